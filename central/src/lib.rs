@@ -1,1 +1,16 @@
-//! placeholder
+//! The data steward's library: the store, bundle import, re-keying and the research archive.
+//!
+//! `pseal-central` (the binary) parses arguments and prints; everything it does is here.
+//! [`store`] holds pseudonyms, sites, secrets and the audit chain in one SQLite file next to the
+//! passphrase-protected steward identity; [`import`] verifies bundles and drives [`rekey`] and
+//! [`archive`].
+#![forbid(unsafe_code)]
+
+pub mod archive;
+pub mod import;
+pub mod rekey;
+pub mod store;
+
+pub use archive::Archive;
+pub use import::{import_bundle, ImportError, ImportOutcome};
+pub use store::{Store, StoreError};

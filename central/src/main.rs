@@ -1,1 +1,198 @@
-fn main() {}
+//! `pseal-central`: the data steward's tool. Argument parsing, passphrase prompting and printing;
+//! everything else is in the `pseal_central` library.
+
+mod cli;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use cli::{Cli, Command, RecipientsAction};
+use pseal::keys::Passphrase;
+use pseal::progress::render::Renderer;
+use pseal::progress::{Event, Progress};
+use pseal::pseudonym::Pseudonym;
+use pseal_central::{import_bundle, Archive, ImportOutcome, Store};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status when everything succeeded.
+const EXIT_OK: u8 = 0;
+/// Exit status when the command ran but something was refused or failed verification.
+const EXIT_REFUSED: u8 = 1;
+/// Exit status when the command could not run.
+const EXIT_ERROR: u8 = 2;
+
+/// Environment variable holding the passphrase for unattended use.
+const PASSPHRASE_ENV: &str = "PSEAL_PASSPHRASE";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pseal-central: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn passphrase(confirm: bool) -> Result<Passphrase> {
+    let text = match std::env::var(PASSPHRASE_ENV) {
+        Ok(t) => t,
+        Err(_) => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                bail!("no passphrase: set {PASSPHRASE_ENV} or run on a terminal");
+            }
+            let first = rpassword::prompt_password("Steward passphrase: ").context("reading the passphrase")?;
+            if confirm {
+                let second = rpassword::prompt_password("Repeat the passphrase: ").context("reading the passphrase")?;
+                if first != second {
+                    bail!("the two passphrases differ");
+                }
+            }
+            first
+        }
+    };
+    Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
+}
+
+fn open(store: &Path) -> Result<Store> {
+    Ok(Store::open(store, &passphrase(false)?)?)
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Init { store, backup_recipients } => {
+            let backups = backup_recipients
+                .iter()
+                .map(|r| r.parse().with_context(|| format!("--backup-recipient {r}")))
+                .collect::<Result<Vec<_>>>()?;
+            let s = Store::create(&store, &passphrase(true)?, &backups)?;
+            eprintln!("created the store in {}; the steward identity is {}", store.display(), store.join(pseal_central::store::IDENTITY_FILE).display());
+            eprintln!("give this recipient to every site (pseal init --recipient …):");
+            println!("{}", s.identity().recipient());
+            Ok(EXIT_OK)
+        }
+        Command::Recipient { store } => {
+            for r in Store::recipients_of(&store)? {
+                println!("{r}");
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Recipients { action: RecipientsAction::Add { store, recipient } } => {
+            let r = recipient.parse().context("recipient")?;
+            let added = open(&store)?.add_backup_recipient(&r)?;
+            println!("{}", if added { "added; sites must add it to their configuration's recipients" } else { "already a recipient" });
+            Ok(EXIT_OK)
+        }
+        Command::Enroll { store, site, key } => {
+            let key = key.parse().context("--key")?;
+            let added = open(&store)?.enroll(&site, &key)?;
+            println!("{} {key} for site {site}", if added { "enrolled" } else { "already enrolled:" });
+            Ok(EXIT_OK)
+        }
+        Command::Revoke { store, site, key } => {
+            let key = key.parse().context("--key")?;
+            open(&store)?.revoke(&site, &key)?;
+            println!("revoked {key} for site {site}");
+            Ok(EXIT_OK)
+        }
+        Command::Import { store, archive, domain, json, bundles } => import(&store, &archive, &domain, json, &bundles),
+        Command::Check { pseudonym } => match pseudonym.parse::<Pseudonym>() {
+            Ok(p) => {
+                println!("{p} is well-formed");
+                Ok(EXIT_OK)
+            }
+            Err(e) => {
+                println!("{} is not a valid pseudonym: {e}", pseudonym.escape_default());
+                Ok(EXIT_REFUSED)
+            }
+        },
+        Command::Reidentify { store, reason, json, pseudonym } => {
+            if reason.trim().is_empty() {
+                bail!("--reason must say why (it is recorded in the audit log)");
+            }
+            let p: Pseudonym = pseudonym.parse().context("pseudonym")?;
+            let mut s = open(&store)?;
+            let Some((domain, id)) = s.open_identity(&p)? else {
+                bail!("no patient has pseudonym {p} in this store");
+            };
+            s.audit("reidentify", &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }))?;
+            if json {
+                println!("{}", serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() }));
+            } else {
+                println!("pseudonym {p} (domain {domain}) is local ID {} at site {}", id.local_id.expose(), id.site);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Audit { store, verify, json } => {
+            let s = open(&store)?;
+            for e in s.audit_entries()? {
+                if json {
+                    println!("{}", serde_json::to_string(&e)?);
+                } else {
+                    println!("{:>6}  {}  {:<11} {}", e.seq, e.at, e.action, e.detail);
+                }
+            }
+            if verify {
+                match s.verify_audit()? {
+                    None => {
+                        eprintln!("audit chain verified");
+                        Ok(EXIT_OK)
+                    }
+                    Some(b) => {
+                        eprintln!("audit chain BROKEN at entry {}: {}", b.seq, b.reason);
+                        Ok(EXIT_REFUSED)
+                    }
+                }
+            } else {
+                Ok(EXIT_OK)
+            }
+        }
+    }
+}
+
+fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundles: &[PathBuf]) -> Result<u8> {
+    let renderer = Renderer::new(json);
+    let _lock = Store::lock(store_dir, || renderer.say("another pseal-central holds the store; waiting for it to finish…"))?;
+    let mut store = open(store_dir)?;
+    let archive = Archive::open(archive_dir).with_context(|| format!("opening the archive {}", archive_dir.display()))?;
+    archive.clean_staging().with_context(|| format!("cleaning {}", archive.staging_dir().display()))?;
+    let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
+    for bundle in bundles {
+        renderer.event(Event::Phase { name: "import", total: None });
+        match import_bundle(&mut store, &archive, bundle, domain, &renderer) {
+            Ok(ImportOutcome::Imported { instances: n, .. }) => {
+                imported += 1;
+                instances += n;
+                renderer.event(Event::Imported { bundle: bundle.display().to_string(), outcome: "imported", instances: n });
+                renderer.say(&format!("imported {} ({n} instances)", bundle.display()));
+            }
+            Ok(ImportOutcome::AlreadyImported) => {
+                already += 1;
+                renderer.event(Event::Imported { bundle: bundle.display().to_string(), outcome: "already-imported", instances: 0 });
+                renderer.say(&format!("{} was already imported; nothing changed", bundle.display()));
+            }
+            Err(e) => {
+                refused += 1;
+                renderer.event(Event::Refused { bundle: bundle.display().to_string(), reason: e.to_string() });
+                renderer.say(&format!("REFUSED {e}"));
+            }
+        }
+    }
+    if imported > 0 {
+        archive
+            .write_index(|row| store.for_each_index_row(|r| row(r)))
+            .with_context(|| format!("writing {}", archive_dir.join(pseal_central::archive::INDEX_FILE).display()))?;
+    }
+    renderer.finish();
+    if json {
+        renderer.json_line(&serde_json::json!({
+            "event": "summary", "imported": imported, "already_imported": already, "refused": refused,
+            "instances": instances, "archive": archive_dir,
+        }));
+    } else {
+        println!("{imported} bundle(s) imported ({instances} instances), {already} already imported, {refused} refused; archive: {}", archive_dir.display());
+    }
+    Ok(if refused == 0 { EXIT_OK } else { EXIT_REFUSED })
+}

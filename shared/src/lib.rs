@@ -1,1 +1,22 @@
-//! placeholder
+//! pseal's library: everything the hospital tool and the steward tool share.
+//!
+//! The binaries (`pseal`, `pseal-central`) are argument parsing and printing; every behaviour lives
+//! here or in the steward's library so that tests and future bindings reach it without a process.
+//! The modules follow the data flow of an export: [`deid`] cleans each instance, [`identity`] seals
+//! what the steward needs, [`bundle`] packs and authenticates ([`auth`]) it under the [`keys`], and
+//! [`export`] drives the whole run for a site [`config`].
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod bundle;
+pub mod config;
+pub mod deid;
+pub mod export;
+pub mod identity;
+pub mod keys;
+pub mod progress;
+pub mod pseudonym;
+pub mod uid;
+
+/// The version of this library, recorded in every bundle manifest as the producing tool.
+pub const TOOL_VERSION: &str = concat!("pseal ", env!("CARGO_PKG_VERSION"));

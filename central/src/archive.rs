@@ -1,0 +1,145 @@
+//! The research archive: `ARCHIVE/<pseudonym>/<study>/<series>/<instance>.dcm` and `index.csv`.
+//!
+//! Every file is written under `ARCHIVE/.pseal-staging/` first, synced, then renamed into place, so
+//! a crash never leaves a half-written file under a final name; the staging folder is emptied at
+//! the start of each import (under the store lock). Names are archive UIDs and pseudonyms only.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Name of the staging folder inside the archive.
+pub const STAGING: &str = ".pseal-staging";
+/// Name of the index file inside the archive (contract).
+pub const INDEX_FILE: &str = "index.csv";
+/// Columns of `index.csv`, in order (contract: the first eight at least).
+pub const INDEX_COLUMNS: [&str; 10] = [
+    "pseudonym",
+    "study_uid",
+    "series_uid",
+    "sop_uid",
+    "modality",
+    "study_date",
+    "series_description",
+    "path",
+    "patient_age",
+    "patient_sex",
+];
+
+/// One row of `index.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IndexRow {
+    /// The pseudonym.
+    pub pseudonym: String,
+    /// Archive Study Instance UID.
+    pub study_uid: String,
+    /// Archive Series Instance UID.
+    pub series_uid: String,
+    /// Archive SOP Instance UID.
+    pub sop_uid: String,
+    /// Modality.
+    pub modality: String,
+    /// Shifted study date.
+    pub study_date: String,
+    /// Series description.
+    pub series_description: String,
+    /// Path relative to the archive, `/`-separated.
+    pub path: String,
+    /// Age at scan.
+    pub patient_age: String,
+    /// Sex.
+    pub patient_sex: String,
+}
+
+/// An archive folder.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    dir: PathBuf,
+}
+
+fn safe_component(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+impl Archive {
+    /// Opens (creating if needed) the archive at `dir`.
+    pub fn open(dir: &Path) -> io::Result<Archive> {
+        fs::create_dir_all(dir.join(STAGING))?;
+        Ok(Archive { dir: dir.to_path_buf() })
+    }
+
+    /// The archive folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The staging folder (same file system, so renames are atomic).
+    pub fn staging_dir(&self) -> PathBuf {
+        self.dir.join(STAGING)
+    }
+
+    /// Removes whatever an interrupted import left in the staging folder. Call under the store lock.
+    pub fn clean_staging(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.staging_dir())? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                fs::remove_dir_all(entry.path())?;
+            } else {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The relative path of an instance.
+    pub fn instance_path(pseudonym: &str, study: &str, series: &str, sop: &str) -> String {
+        format!("{}/{}/{}/{}.dcm", safe_component(pseudonym), safe_component(study), safe_component(series), safe_component(sop))
+    }
+
+    /// Writes `bytes` at `rel` atomically; returns the folder to sync before committing.
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        let dest = self.dir.join(rel);
+        let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
+        fs::create_dir_all(&parent)?;
+        let mut temp = tempfile::Builder::new().prefix("out-").tempfile_in(self.staging_dir())?;
+        temp.write_all(bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&dest).map_err(|e| e.error)?;
+        Ok(parent)
+    }
+
+    /// Syncs folders so that renames into them are durable (and their own entries in their parents).
+    pub fn sync_dirs(&self, dirs: &BTreeSet<PathBuf>) -> io::Result<()> {
+        let mut all = BTreeSet::new();
+        for d in dirs {
+            let mut cur = Some(d.as_path());
+            while let Some(c) = cur {
+                if !c.starts_with(&self.dir) {
+                    break;
+                }
+                all.insert(c.to_path_buf());
+                cur = c.parent();
+            }
+        }
+        for d in all {
+            File::open(&d)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites `index.csv` atomically from `rows`.
+    pub fn write_index<E: std::fmt::Display>(&self, rows: impl FnOnce(&mut dyn FnMut(IndexRow) -> io::Result<()>) -> Result<(), E>) -> io::Result<()> {
+        let mut temp = tempfile::Builder::new().prefix("index-").tempfile_in(self.staging_dir())?;
+        {
+            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(io::BufWriter::new(temp.as_file_mut()));
+            writer.write_record(INDEX_COLUMNS)?;
+            rows(&mut |row: IndexRow| writer.serialize(row).map_err(io::Error::other)).map_err(|e| io::Error::other(e.to_string()))?;
+            writer.flush()?;
+        }
+        temp.as_file().sync_all()?;
+        temp.persist(self.dir.join(INDEX_FILE)).map_err(|e| e.error)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The command-line interface of `pseal-central` (clap definitions only).
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// pseal-central — the data steward's offline tool: store, import, re-identification, audit.
+#[derive(Debug, Parser)]
+#[command(name = "pseal-central", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands. The passphrase comes from `PSEAL_PASSPHRASE` when set, else from the terminal.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store with a new steward identity; prints the steward recipient (age1…) last.
+    Init {
+        /// The store folder (must not hold a store yet).
+        #[arg(long)]
+        store: PathBuf,
+        /// A backup recipient (age1…) every bundle is also sealed to; repeat the flag.
+        #[arg(long = "backup-recipient", value_name = "AGE1…")]
+        backup_recipients: Vec<String>,
+    },
+    /// Print every recipient sites must seal to, one per line (steward first).
+    Recipient {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// Manage recipients.
+    Recipients {
+        /// What to do with recipients.
+        #[command(subcommand)]
+        action: RecipientsAction,
+    },
+    /// Enrol a workstation's site key for a site.
+    Enroll {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The site name.
+        #[arg(long)]
+        site: String,
+        /// The site key printed by `pseal init` (psealsite1…).
+        #[arg(long)]
+        key: String,
+    },
+    /// Revoke a workstation's site key: later bundles made with it are refused.
+    Revoke {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The site name.
+        #[arg(long)]
+        site: String,
+        /// The site key (psealsite1…).
+        #[arg(long)]
+        key: String,
+    },
+    /// Import bundles into the research archive.
+    Import {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The archive folder.
+        #[arg(long)]
+        archive: PathBuf,
+        /// The pseudonym domain (research project).
+        #[arg(long, default_value = "default")]
+        domain: String,
+        /// One JSON object per line on standard output (progress events, then a summary).
+        #[arg(long)]
+        json: bool,
+        /// The bundles.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+    /// Say whether a pseudonym is well-formed (alphabet and check symbol).
+    Check {
+        /// The pseudonym.
+        pseudonym: String,
+    },
+    /// Print the site and local ID behind a pseudonym (audited; a reason is required).
+    Reidentify {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Why (recorded in the audit log), e.g. the incidental-finding case number.
+        #[arg(long)]
+        reason: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The pseudonym.
+        pseudonym: String,
+    },
+    /// List the audit log; with --verify, check its chain.
+    Audit {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Verify the chain; exit 1 when it is broken.
+        #[arg(long)]
+        verify: bool,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Recipient management.
+#[derive(Debug, Subcommand)]
+pub enum RecipientsAction {
+    /// Add a backup recipient (sites must add it to their configuration).
+    Add {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The backup recipient (age1…).
+        recipient: String,
+    },
+}

@@ -1,0 +1,246 @@
+//! Imports a bundle: verify everything, then look up or mint, re-key, archive, commit.
+//!
+//! Order of durable steps, so that a kill at any point converges on re-run:
+//! 1. the bundle is decrypted and verified into staging — nothing else changes if it fails;
+//! 2. the patient is looked up or minted in its own transaction (a re-run finds the same
+//!    pseudonym instead of minting another, so no file is orphaned under a lost pseudonym);
+//! 3. every instance is re-keyed and written to the archive atomically (temp, sync, rename) —
+//!    re-keying is deterministic, so a re-run writes identical bytes to identical paths;
+//! 4. folders are synced, then one transaction records the bundle, its instances and the audit
+//!    entry. Only a committed bundle counts as imported.
+
+use crate::archive::{Archive, IndexRow};
+use crate::rekey::{self, RekeyContext, RekeyError};
+use crate::store::{audit, now, Store, StoreError, SiteStatus};
+use pseal::bundle::{BundleError, BundleReader};
+use pseal::identity::{IdentityError, IdentityOpener};
+use pseal::progress::{Event, Progress};
+use pseal::pseudonym::Pseudonym;
+use rusqlite::{params, OptionalExtension};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// What happened to a bundle that was not refused.
+#[derive(Debug, Clone)]
+pub enum ImportOutcome {
+    /// Imported now.
+    Imported {
+        /// The patient's pseudonym.
+        pseudonym: Pseudonym,
+        /// Instances written.
+        instances: u64,
+        /// True when the pseudonym was minted by this import.
+        minted: bool,
+    },
+    /// The same bundle was imported before; nothing changed.
+    AlreadyImported,
+}
+
+/// Why a bundle was refused. Every message names the bundle.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// Decryption, layout, digests or the site tag failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The site key is not (or no longer) allowed.
+    #[error("{path}: {reason}")]
+    Site {
+        /// The bundle.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The sealed identity record is unusable.
+    #[error("{path}: {source}")]
+    Identity {
+        /// The bundle.
+        path: PathBuf,
+        /// Why.
+        source: IdentityError,
+    },
+    /// The identity record and the instances do not correspond.
+    #[error("{path}: {reason}")]
+    Inconsistent {
+        /// The bundle.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An instance could not be re-keyed.
+    #[error("{path}: {source}")]
+    Rekey {
+        /// The bundle.
+        path: PathBuf,
+        /// Why.
+        source: RekeyError,
+    },
+    /// The store failed.
+    #[error("{path}: {source}")]
+    Store {
+        /// The bundle.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// Writing the archive failed (e.g. a full disk).
+    #[error("{path}: writing the archive: {source}")]
+    Archive {
+        /// The bundle.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Imports one bundle into `archive` under pseudonym domain `domain`.
+pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: &str, progress: &dyn Progress) -> Result<ImportOutcome, ImportError> {
+    let p = path.to_path_buf();
+    let store_err = |source| ImportError::Store { path: p.clone(), source };
+    let verified = BundleReader::new(store.identity()).open(path, &archive.staging_dir())?;
+    let manifest = &verified.manifest;
+    let digest = hex::encode(verified.manifest_digest);
+
+    let previous: Option<String> = store
+        .conn_ref()
+        .query_row("SELECT manifest_sha256 FROM bundles WHERE bundle_id = ?1", params![manifest.bundle_id], |r| r.get(0))
+        .optional()
+        .map_err(|e| store_err(store.db_err(e)))?;
+    if let Some(prev) = previous {
+        if prev == digest {
+            return Ok(ImportOutcome::AlreadyImported);
+        }
+        return Err(ImportError::Inconsistent { path: p, reason: "another bundle with the same bundle ID was already imported; refusing this one".into() });
+    }
+
+    match store.site_status(&manifest.site, &manifest.site_key).map_err(store_err)? {
+        SiteStatus::Enrolled => {}
+        SiteStatus::Revoked => return Err(ImportError::Site { path: p, reason: format!("site key {} of site {} was revoked", manifest.site_key, manifest.site) }),
+        SiteStatus::OtherSite(other) => {
+            return Err(ImportError::Site { path: p, reason: format!("the bundle claims site {} but its key {} is enrolled for site {other}", manifest.site, manifest.site_key) })
+        }
+        SiteStatus::Unknown => {
+            return Err(ImportError::Site {
+                path: p,
+                reason: format!("site key {} is not enrolled for site {} (enrol it with `pseal-central enroll --site {} --key {}`)", manifest.site_key, manifest.site, manifest.site, manifest.site_key),
+            })
+        }
+    }
+
+    let identity_file = std::fs::File::open(verified.identity_path()).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+    let mut opener = IdentityOpener::open(std::io::BufReader::new(identity_file), store.identity()).map_err(|source| ImportError::Identity { path: p.clone(), source })?;
+    if opener.header().bundle_id != manifest.bundle_id {
+        return Err(ImportError::Inconsistent { path: p, reason: "the identity record belongs to another bundle".into() });
+    }
+    let local_id = opener.header().local_id.clone();
+    let patient = store.lookup_or_mint(domain, &manifest.site, &local_id).map_err(store_err)?;
+
+    let pseudonym_text = patient.pseudonym.to_string();
+    let secrets = store.secrets();
+    let archive_uid = |uid: &str| secrets.archive_uid(uid);
+    let ctx = RekeyContext { pseudonym: &patient.pseudonym, date_offset_days: patient.date_offset_days, archive_uid: &archive_uid };
+    let mut rows = Vec::with_capacity(verified.instances().len());
+    let mut dirs = BTreeSet::new();
+    for (entry, staged) in verified.instances() {
+        let record = opener
+            .next_record()
+            .map_err(|source| ImportError::Identity { path: p.clone(), source })?
+            .ok_or_else(|| ImportError::Inconsistent { path: p.clone(), reason: format!("the identity record has no entry for {entry}") })?;
+        if &record.entry != entry {
+            return Err(ImportError::Inconsistent { path: p, reason: format!("the identity record lists {} where {entry} was expected", record.entry) });
+        }
+        let object = dicom_object::OpenFileOptions::new()
+            .open_file(staged)
+            .map_err(|e| ImportError::Rekey { path: p.clone(), source: RekeyError::Unreadable { entry: entry.clone(), reason: e.to_string() } })?;
+        let (bytes, fields) = rekey::rekey(object, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey { path: p.clone(), source })?;
+        let rel = Archive::instance_path(&pseudonym_text, &fields.study_uid, &fields.series_uid, &fields.sop_uid);
+        let dir = archive.write_file(&rel, &bytes).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+        dirs.insert(dir);
+        rows.push(IndexRow {
+            pseudonym: pseudonym_text.clone(),
+            study_uid: fields.study_uid,
+            series_uid: fields.series_uid,
+            sop_uid: fields.sop_uid,
+            modality: fields.modality,
+            study_date: fields.study_date,
+            series_description: fields.series_description,
+            path: rel,
+            patient_age: fields.patient_age,
+            patient_sex: fields.patient_sex,
+        });
+        progress.event(Event::Advance { n: 1 });
+    }
+    if opener.next_record().map_err(|source| ImportError::Identity { path: p.clone(), source })?.is_some() {
+        return Err(ImportError::Inconsistent { path: p, reason: "the identity record lists more instances than the bundle holds".into() });
+    }
+    archive.sync_dirs(&dirs).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+
+    let instances = rows.len() as u64;
+    let db_path = store.db_path();
+    let db = |source| ImportError::Store { path: p.clone(), source: StoreError::Database { path: db_path.clone(), source } };
+    store.record_import(&manifest.bundle_id, &digest, &manifest.site, patient.id, &rows, domain).map_err(|e| match e {
+        StoreError::Database { source, .. } => db(source),
+        other => ImportError::Store { path: p.clone(), source: other },
+    })?;
+    Ok(ImportOutcome::Imported { pseudonym: patient.pseudonym, instances, minted: patient.minted })
+}
+
+impl Store {
+    /// Records an imported bundle, its instances and the audit entry in one transaction.
+    fn record_import(&mut self, bundle_id: &str, digest: &str, site: &str, patient_id: i64, rows: &[IndexRow], domain: &str) -> Result<(), StoreError> {
+        let path = self.db_path();
+        let db = |source| StoreError::Database { path: path.clone(), source };
+        let secrets = &self.secrets;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        tx.execute(
+            "INSERT INTO bundles (bundle_id, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![bundle_id, digest, site, patient_id, rows.len() as i64, now()],
+        )
+        .map_err(db)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO instances (path, patient_id, bundle_id, study_uid, series_uid, sop_uid, modality, study_date, series_description, patient_age, patient_sex)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(db)?;
+            for r in rows {
+                stmt.execute(params![r.path, patient_id, bundle_id, r.study_uid, r.series_uid, r.sop_uid, r.modality, r.study_date, r.series_description, r.patient_age, r.patient_sex])
+                    .map_err(db)?;
+            }
+        }
+        let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
+        audit::append(&tx, secrets, "import", &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    /// Streams every archived instance as an index row, ordered by path.
+    pub fn for_each_index_row(&self, mut f: impl FnMut(IndexRow) -> std::io::Result<()>) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn_ref()
+            .prepare(
+                "SELECT p.pseudonym, i.study_uid, i.series_uid, i.sop_uid, i.modality, i.study_date, i.series_description, i.path, i.patient_age, i.patient_sex
+                 FROM instances i JOIN patients p ON p.id = i.patient_id ORDER BY i.path",
+            )
+            .map_err(|e| self.db_err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.db_err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.db_err(e))? {
+            let get = |i: usize| -> Result<String, StoreError> { r.get(i).map_err(|e| self.db_err(e)) };
+            let row = IndexRow {
+                pseudonym: get(0)?,
+                study_uid: get(1)?,
+                series_uid: get(2)?,
+                sop_uid: get(3)?,
+                modality: get(4)?,
+                study_date: get(5)?,
+                series_description: get(6)?,
+                path: get(7)?,
+                patient_age: get(8)?,
+                patient_sex: get(9)?,
+            };
+            f(row).map_err(|source| StoreError::Io { path: self.db_path(), source })?;
+        }
+        Ok(())
+    }
+}

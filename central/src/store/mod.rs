@@ -1,0 +1,252 @@
+//! The steward's store: one folder holding the passphrase-protected steward identity
+//! (`steward-identity.age`), the SQLite database (`store.sqlite`) and the import lock.
+//!
+//! The database alone reveals no local ID, birth date or original UID: patients are found through
+//! a keyed blind index, their identities are kept sealed to the steward recipients, and the keys
+//! (blind index, UID mapping, audit chain) are random secrets sealed the same way.
+
+pub mod audit;
+pub mod pseudonyms;
+mod schema;
+mod secrets;
+pub mod sites;
+
+pub use pseudonyms::PatientRef;
+pub use secrets::StoreSecrets;
+pub use sites::SiteStatus;
+
+use pseal::keys::{KeyError, Passphrase, StewardIdentity, StewardRecipient};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// File name of the steward identity inside the store folder (contract).
+pub const IDENTITY_FILE: &str = "steward-identity.age";
+/// File name of the database inside the store folder.
+pub const DATABASE_FILE: &str = "store.sqlite";
+/// File name of the lock taken by imports.
+pub const LOCK_FILE: &str = "store.lock";
+
+/// A store problem, naming the store and what to do.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `init` on a folder that already holds a store.
+    #[error("{0} already holds a pseal store; refusing to overwrite it")]
+    Exists(PathBuf),
+    /// No store in the folder.
+    #[error("{0} holds no pseal store (no {IDENTITY_FILE} or {DATABASE_FILE}); create one with `pseal-central init --store {0}`")]
+    Missing(PathBuf),
+    /// The identity could not be opened (wrong passphrase, damaged file, permissions).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The identity opens, but the database belongs to another steward identity.
+    #[error("{path}: this database belongs to steward {database}, but the identity file is {identity}; the store folder was mixed up with another steward's")]
+    ForeignDatabase {
+        /// The database.
+        path: PathBuf,
+        /// The steward recipient recorded in the database.
+        database: String,
+        /// The recipient of the identity file.
+        identity: String,
+    },
+    /// The store's sealed secrets cannot be opened with this identity.
+    #[error("{path}: the store secrets cannot be opened with this steward identity: {reason}")]
+    Secrets {
+        /// The database.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A database error.
+    #[error("{path}: database error: {source}")]
+    Database {
+        /// The database.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+    /// A file error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A request the store refuses (e.g. enrolling a key of another site).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// An open store, with its identity unlocked and secrets available.
+pub struct Store {
+    dir: PathBuf,
+    pub(crate) conn: Connection,
+    identity: StewardIdentity,
+    pub(crate) secrets: StoreSecrets,
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let db = |source| StoreError::Database { path: path.to_path_buf(), source };
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch(schema::PRAGMAS).map_err(db)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Creates a store in `dir` with a new steward identity protected by `passphrase`; every
+    /// bundle and sealed record will also be readable by each backup recipient.
+    pub fn create(dir: &Path, passphrase: &Passphrase, backups: &[StewardRecipient]) -> Result<Store, StoreError> {
+        let identity_path = dir.join(IDENTITY_FILE);
+        let db_path = dir.join(DATABASE_FILE);
+        if identity_path.exists() || db_path.exists() {
+            return Err(StoreError::Exists(dir.to_path_buf()));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let identity = StewardIdentity::generate();
+        identity.write_encrypted(&identity_path, passphrase)?;
+        let created = Self::create_database(&db_path, &identity, backups);
+        match created {
+            Ok((conn, secrets)) => Ok(Store { dir: dir.to_path_buf(), conn, identity, secrets }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&db_path);
+                let _ = std::fs::remove_file(&identity_path);
+                Err(e)
+            }
+        }
+    }
+
+    fn create_database(db_path: &Path, identity: &StewardIdentity, backups: &[StewardRecipient]) -> Result<(Connection, StoreSecrets), StoreError> {
+        let db = |source| StoreError::Database { path: db_path.to_path_buf(), source };
+        let mut conn = open_connection(db_path)?;
+        let secrets = StoreSecrets::generate();
+        let mut recipients = vec![identity.recipient()];
+        recipients.extend(backups.iter().cloned());
+        let sealed = secrets.seal(&recipients).map_err(|reason| StoreError::Secrets { path: db_path.to_path_buf(), reason })?;
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(schema::SCHEMA).map_err(db)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", params![schema::SCHEMA_VERSION.to_string()]).map_err(db)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('steward', ?1)", params![identity.recipient().to_string()]).map_err(db)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('secrets', ?1)", params![hex::encode(sealed)]).map_err(db)?;
+        tx.execute("INSERT INTO recipients (recipient, role, added_at) VALUES (?1, 'steward', ?2)", params![identity.recipient().to_string(), now()]).map_err(db)?;
+        for b in backups {
+            tx.execute("INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)", params![b.to_string(), now()]).map_err(db)?;
+        }
+        audit::append(&tx, &secrets, "init", &serde_json::json!({ "steward": identity.recipient().to_string(), "backups": backups.len() })).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok((conn, secrets))
+    }
+
+    /// Opens the store in `dir`, unlocking the steward identity with `passphrase`.
+    pub fn open(dir: &Path, passphrase: &Passphrase) -> Result<Store, StoreError> {
+        let identity_path = dir.join(IDENTITY_FILE);
+        let db_path = dir.join(DATABASE_FILE);
+        if !identity_path.exists() || !db_path.exists() {
+            return Err(StoreError::Missing(dir.to_path_buf()));
+        }
+        let identity = StewardIdentity::read_encrypted(&identity_path, passphrase)?;
+        let conn = open_connection(&db_path)?;
+        let db = |source| StoreError::Database { path: db_path.clone(), source };
+        let steward: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'steward'", [], |r| r.get(0)).optional().map_err(db)?;
+        let steward = steward.ok_or_else(|| StoreError::Missing(dir.to_path_buf()))?;
+        if steward != identity.recipient().to_string() {
+            return Err(StoreError::ForeignDatabase { path: db_path, database: steward, identity: identity.recipient().to_string() });
+        }
+        let sealed: String = conn.query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0)).map_err(db)?;
+        let sealed = hex::decode(sealed).map_err(|e| StoreError::Secrets { path: db_path.clone(), reason: e.to_string() })?;
+        let secrets = StoreSecrets::open(&sealed, &identity).map_err(|reason| StoreError::Secrets { path: db_path.clone(), reason })?;
+        Ok(Store { dir: dir.to_path_buf(), conn, identity, secrets })
+    }
+
+    /// Every recipient sites must seal to, steward first; needs no passphrase.
+    pub fn recipients_of(dir: &Path) -> Result<Vec<String>, StoreError> {
+        let db_path = dir.join(DATABASE_FILE);
+        if !db_path.exists() {
+            return Err(StoreError::Missing(dir.to_path_buf()));
+        }
+        let db = |source| StoreError::Database { path: db_path.clone(), source };
+        let conn = Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db)?;
+        let mut stmt = conn.prepare("SELECT recipient FROM recipients ORDER BY role = 'backup', added_at, recipient").map_err(db)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
+        rows.collect::<Result<Vec<String>, _>>().map_err(db)
+    }
+
+    /// The recipients, parsed (steward first).
+    pub fn recipients(&self) -> Result<Vec<StewardRecipient>, StoreError> {
+        let texts = Self::recipients_of(&self.dir)?;
+        texts.iter().map(|t| t.parse().map_err(StoreError::Key)).collect()
+    }
+
+    /// Adds a backup recipient: sites must re-run `pseal init` or edit their recipients to use it.
+    pub fn add_backup_recipient(&mut self, recipient: &StewardRecipient) -> Result<bool, StoreError> {
+        let db_path = self.db_path();
+        let db = |source| StoreError::Database { path: db_path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        let n = tx.execute("INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)", params![recipient.to_string(), now()]).map_err(db)?;
+        if n > 0 {
+            audit::append(&tx, &self.secrets, "recipient-add", &serde_json::json!({ "recipient": recipient.to_string() })).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(n > 0)
+    }
+
+    /// Takes the store's import lock, waiting if another process holds it. `on_wait` is called
+    /// once when the lock is busy so the caller can say why it is waiting.
+    pub fn lock(dir: &Path, on_wait: impl FnOnce()) -> Result<File, StoreError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| StoreError::Io { path: path.clone(), source };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock().map_err(io)?;
+                Ok(file)
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// The steward identity.
+    pub fn identity(&self) -> &StewardIdentity {
+        &self.identity
+    }
+
+    /// The store secrets.
+    pub fn secrets(&self) -> &StoreSecrets {
+        &self.secrets
+    }
+
+    /// The store folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join(DATABASE_FILE)
+    }
+
+    pub(crate) fn db_err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Database { path: self.db_path(), source }
+    }
+
+    /// Read access to the connection.
+    pub(crate) fn conn_ref(&self) -> &Connection {
+        &self.conn
+    }
+}

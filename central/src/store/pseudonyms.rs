@@ -1,0 +1,115 @@
+//! Looking up or minting a patient's pseudonym, per research domain.
+//!
+//! A patient is found by the blind index of (domain, site, local ID). A new patient gets a random
+//! [`Pseudonym`] (retried on the negligible chance of a collision, which the UNIQUE constraint
+//! catches) and a random date offset, both drawn once and kept. The (site, local ID) is stored only
+//! sealed to the steward recipients, for re-identification.
+
+use super::{now, Store, StoreError};
+use pseal::identity::LocalId;
+use pseal::pseudonym::Pseudonym;
+use rand::Rng;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// The default pseudonym domain (research project).
+pub const DEFAULT_DOMAIN: &str = "default";
+
+/// Date offsets are drawn uniformly from this range of days (1 to 10 years into the past), so a
+/// shifted date is never the true one and never lies in the future.
+pub const DATE_OFFSET_DAYS: std::ops::RangeInclusive<i64> = -3652..=-366;
+
+/// A patient as the import needs it.
+#[derive(Debug, Clone)]
+pub struct PatientRef {
+    /// Row ID.
+    pub id: i64,
+    /// The pseudonym.
+    pub pseudonym: Pseudonym,
+    /// Days added to every date of this patient.
+    pub date_offset_days: i64,
+    /// True when this call minted the pseudonym.
+    pub minted: bool,
+}
+
+/// What re-identification reveals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedIdentity {
+    /// The site.
+    pub site: String,
+    /// The local ID at that site.
+    pub local_id: LocalId,
+}
+
+impl Store {
+    /// Finds the patient (domain, site, local ID) or mints a pseudonym for it, in one transaction.
+    pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
+        let index = self.secrets.blind_index(domain, site, local_id.expose());
+        let recipients = self.recipients()?;
+        let path = self.db_path();
+        let db = |source| StoreError::Database { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let found: Option<(i64, String, i64)> = tx
+            .query_row("SELECT id, pseudonym, date_offset_days FROM patients WHERE domain = ?1 AND blind_index = ?2", params![domain, &index[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(db)?;
+        if let Some((id, text, offset)) = found {
+            let pseudonym = text.parse().map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
+            return Ok(PatientRef { id, pseudonym, date_offset_days: offset, minted: false });
+        }
+        let sealed = seal_identity(&SealedIdentity { site: site.to_string(), local_id: local_id.clone() }, &recipients)?;
+        let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
+        for _ in 0..16 {
+            let pseudonym = Pseudonym::random();
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO patients (domain, blind_index, pseudonym, date_offset_days, sealed_identity, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![domain, &index[..], pseudonym.to_string(), offset, sealed, now()],
+            ).map_err(db)?;
+            if inserted == 1 {
+                let id = tx.last_insert_rowid();
+                tx.commit().map_err(db)?;
+                return Ok(PatientRef { id, pseudonym, date_offset_days: offset, minted: true });
+            }
+        }
+        Err(StoreError::Refused("could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into()))
+    }
+
+    /// The sealed identity behind a pseudonym, opened (for re-identification; the caller audits).
+    pub fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
+        let row: Option<(String, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT domain, sealed_identity FROM patients WHERE pseudonym = ?1", params![pseudonym.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        let Some((domain, sealed)) = row else { return Ok(None) };
+        let dec = age::Decryptor::new(sealed.as_slice()).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        let mut r = dec
+            .decrypt(std::iter::once(self.identity.age_identity() as &dyn age::Identity))
+            .map_err(|e| StoreError::Refused(format!("sealed identity cannot be opened: {e}")))?;
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        r.read_to_end(&mut plain).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        let id: SealedIdentity = ciborium::from_reader(plain.as_slice()).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        Ok(Some((domain, id)))
+    }
+
+    /// Number of patients in a domain.
+    pub fn patient_count(&self, domain: &str) -> Result<i64, StoreError> {
+        self.conn.query_row("SELECT COUNT(*) FROM patients WHERE domain = ?1", params![domain], |r| r.get(0)).map_err(|e| self.db_err(e))
+    }
+}
+
+fn seal_identity(id: &SealedIdentity, recipients: &[pseal::keys::StewardRecipient]) -> Result<Vec<u8>, StoreError> {
+    let ages: Vec<age::x25519::Recipient> = recipients.iter().map(|r| r.age_recipient()).collect();
+    let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| StoreError::Refused(e.to_string()))?;
+    let mut out = Vec::new();
+    let io = |e: std::io::Error| StoreError::Refused(format!("sealing identity: {e}"));
+    let mut w = enc.wrap_output(&mut out).map_err(io)?;
+    let mut plain = zeroize::Zeroizing::new(Vec::new());
+    ciborium::into_writer(id, &mut *plain).map_err(|e| StoreError::Refused(e.to_string()))?;
+    w.write_all(&plain).map_err(io)?;
+    w.finish().map_err(io)?;
+    Ok(out)
+}

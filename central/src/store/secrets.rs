@@ -1,0 +1,85 @@
+//! The store's random secrets, sealed with age to the steward (and backup) recipients.
+
+use hmac::{Hmac, Mac};
+use pseal::keys::{StewardIdentity, StewardRecipient};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::io::{Read, Write};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Keys that never leave the store in clear.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct StoreSecrets {
+    version: u32,
+    /// Keys the blind index that finds a patient by (domain, site, local ID).
+    blind_index_key: [u8; 32],
+    /// Keys the mapping of original UIDs to archive UIDs.
+    uid_key: [u8; 32],
+    /// Keys the audit chain, so that an edited log cannot be re-chained without the passphrase.
+    audit_key: [u8; 32],
+}
+
+fn random32() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+    k
+}
+
+impl StoreSecrets {
+    pub(crate) fn generate() -> StoreSecrets {
+        StoreSecrets { version: 1, blind_index_key: random32(), uid_key: random32(), audit_key: random32() }
+    }
+
+    pub(crate) fn seal(&self, recipients: &[StewardRecipient]) -> Result<Vec<u8>, String> {
+        let ages: Vec<age::x25519::Recipient> = recipients.iter().map(StewardRecipient::age_recipient).collect();
+        let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).map_err(|e| e.to_string())?;
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        ciborium::into_writer(self, &mut *plain).map_err(|e| e.to_string())?;
+        w.write_all(&plain).map_err(|e| e.to_string())?;
+        w.finish().map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    pub(crate) fn open(sealed: &[u8], identity: &StewardIdentity) -> Result<StoreSecrets, String> {
+        let dec = age::Decryptor::new(sealed).map_err(|e| e.to_string())?;
+        let mut r = dec
+            .decrypt(std::iter::once(identity.age_identity() as &dyn age::Identity))
+            .map_err(|e| e.to_string())?;
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        r.read_to_end(&mut plain).map_err(|e| e.to_string())?;
+        let s: StoreSecrets = ciborium::from_reader(plain.as_slice()).map_err(|e| e.to_string())?;
+        if s.version != 1 {
+            return Err(format!("unsupported secrets version {}", s.version));
+        }
+        Ok(s)
+    }
+
+    fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+            Ok(m) => m,
+            Err(_) => return [0; 32],
+        };
+        for p in parts {
+            m.update(&(p.len() as u64).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// The blind index of a patient: HMAC over length-prefixed domain, site and local ID.
+    pub fn blind_index(&self, domain: &str, site: &str, local_id: &str) -> [u8; 32] {
+        Self::mac(&self.blind_index_key, &[b"pseal blind index v1", domain.as_bytes(), site.as_bytes(), local_id.as_bytes()])
+    }
+
+    /// The archive UID for an original UID.
+    pub fn archive_uid(&self, original: &str) -> String {
+        pseal::uid::derive_uid(&self.uid_key, original)
+    }
+
+    /// The chained MAC of one audit entry.
+    pub fn audit_mac(&self, prev: &str, seq: i64, at: i64, action: &str, detail: &str) -> String {
+        hex::encode(Self::mac(&self.audit_key, &[b"pseal audit v1", prev.as_bytes(), &seq.to_be_bytes(), &at.to_be_bytes(), action.as_bytes(), detail.as_bytes()]))
+    }
+}

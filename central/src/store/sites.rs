@@ -1,0 +1,93 @@
+//! Enrolled site keys: which workstation keys may send bundles, for which site.
+
+use super::{audit, now, Store, StoreError};
+use pseal::keys::SitePublicKey;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+/// What the store knows about a (site, key) pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SiteStatus {
+    /// Enrolled for this site and not revoked.
+    Enrolled,
+    /// Enrolled for this site, then revoked.
+    Revoked,
+    /// The key is enrolled for another site.
+    OtherSite(String),
+    /// The key is not enrolled.
+    Unknown,
+}
+
+/// One enrolled key.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteKeyRow {
+    /// The site.
+    pub site: String,
+    /// The key (`psealsite1…`).
+    pub key: String,
+    /// Unix time of enrolment.
+    pub enrolled_at: i64,
+    /// Unix time of revocation, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl Store {
+    /// Enrols `key` for `site`. Returns false when it was already enrolled for that site.
+    pub fn enroll(&mut self, site: &str, key: &SitePublicKey) -> Result<bool, StoreError> {
+        pseal::config::validate_site_name(site).map_err(StoreError::Refused)?;
+        match self.site_status(site, key)? {
+            SiteStatus::Enrolled => return Ok(false),
+            SiteStatus::Revoked => return Err(StoreError::Refused(format!("key {key} was revoked for site {site}; a revoked key cannot be enrolled again (make a new key with `pseal init`)"))),
+            SiteStatus::OtherSite(other) => return Err(StoreError::Refused(format!("key {key} is already enrolled for site {other}; each workstation key belongs to one site"))),
+            SiteStatus::Unknown => {}
+        }
+        let path = self.db_path();
+        let db = |source| StoreError::Database { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute("INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)", params![key.to_string(), site, now()]).map_err(db)?;
+        audit::append(&tx, &self.secrets, "enroll", &serde_json::json!({ "site": site, "key": key.to_string() })).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    /// Revokes `key` for `site`: later bundles made with it are refused.
+    pub fn revoke(&mut self, site: &str, key: &SitePublicKey) -> Result<(), StoreError> {
+        match self.site_status(site, key)? {
+            SiteStatus::Enrolled => {}
+            SiteStatus::Revoked => return Ok(()),
+            SiteStatus::OtherSite(other) => return Err(StoreError::Refused(format!("key {key} belongs to site {other}, not {site}"))),
+            SiteStatus::Unknown => return Err(StoreError::Refused(format!("key {key} is not enrolled for site {site}"))),
+        }
+        let path = self.db_path();
+        let db = |source| StoreError::Database { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute("UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2", params![now(), key.to_string()]).map_err(db)?;
+        audit::append(&tx, &self.secrets, "revoke", &serde_json::json!({ "site": site, "key": key.to_string() })).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    /// The status of (site, key).
+    pub fn site_status(&self, site: &str, key: &SitePublicKey) -> Result<SiteStatus, StoreError> {
+        let row: Option<(String, Option<i64>)> = self
+            .conn
+            .query_row("SELECT site, revoked_at FROM sites WHERE site_key = ?1", params![key.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        Ok(match row {
+            None => SiteStatus::Unknown,
+            Some((s, _)) if s != site => SiteStatus::OtherSite(s),
+            Some((_, Some(_))) => SiteStatus::Revoked,
+            Some((_, None)) => SiteStatus::Enrolled,
+        })
+    }
+
+    /// Every enrolled key.
+    pub fn sites(&self) -> Result<Vec<SiteKeyRow>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT site, site_key, enrolled_at, revoked_at FROM sites ORDER BY site, enrolled_at").map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(SiteKeyRow { site: r.get(0)?, key: r.get(1)?, enrolled_at: r.get(2)?, revoked_at: r.get(3)? }))
+            .map_err(|e| self.db_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.db_err(e))
+    }
+}

@@ -1,0 +1,171 @@
+//! `pseal export`: a folder of DICOM files in, one sealed bundle per patient out.
+//!
+//! Scan the input ([`scan`]), group instances by local patient ID, then for each patient
+//! de-identify the files in parallel chunks ([`instance`]), stream them into a [`BundleWriter`] and
+//! the captured originals into the sealed identity record, and finish the bundle. Quarantined and
+//! unreadable files are reported, never silently dropped, and never stop the others. The report
+//! ([`report`]) stays at the hospital and holds no value read from inside a file.
+
+pub mod instance;
+pub mod report;
+pub mod scan;
+
+use crate::bundle::{BundleWriter, ProfileInfo};
+use crate::config::{ConfigError, SiteConfig};
+use crate::deid::{ActionCounts, DeidConfig, Profile, UidPlaceholderKey};
+use crate::identity::{IdentityHeader, IdentitySealer, InstanceRecord, LocalId, IDENTITY_VERSION};
+use crate::keys::SiteSecretKey;
+use crate::progress::{Event, Progress};
+use rayon::prelude::*;
+use report::{BundleSummary, ExportReport, FailedPatient, LeftOut};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Files de-identified in parallel before their results are written in order; bounds memory.
+const CHUNK: usize = 32;
+
+/// Name of the report written into the output folder.
+pub const REPORT_FILE: &str = "export-report.json";
+
+/// A failure that stops the whole export (before any bundle is written).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The configuration or site key is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The input folder does not exist or cannot be read.
+    #[error("input folder {path}: {reason}")]
+    Input {
+        /// The input folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The output folder cannot be created or written.
+    #[error("output folder {path}: {source}")]
+    Output {
+        /// The output folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Everything an export needs, resolved from the site configuration.
+pub struct ExportContext {
+    /// The configuration.
+    pub config: SiteConfig,
+    /// The workstation's site key.
+    pub site_key: SiteSecretKey,
+    /// The de-identification profile.
+    pub profile: Profile,
+}
+
+impl ExportContext {
+    /// Reads the configuration and the site key.
+    pub fn load(config_path: &Path) -> Result<ExportContext, ExportError> {
+        let config = SiteConfig::read(config_path)?;
+        let site_key = config.read_site_key(config_path)?;
+        let profile = Profile::new(&config.deid);
+        Ok(ExportContext { config, site_key, profile })
+    }
+
+    /// The profile as recorded in manifests.
+    pub fn profile_info(&self) -> ProfileInfo {
+        profile_info(&self.config.deid, &self.profile)
+    }
+}
+
+/// The profile as recorded in manifests and reports.
+pub fn profile_info(config: &DeidConfig, profile: &Profile) -> ProfileInfo {
+    ProfileInfo {
+        options: config.options.names().iter().map(|s| s.to_string()).collect(),
+        method: profile.method_description(),
+    }
+}
+
+/// Runs an export of `input` into `out` and writes `out/export-report.json`.
+pub fn export(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Progress) -> Result<ExportReport, ExportError> {
+    std::fs::create_dir_all(out).map_err(|source| ExportError::Output { path: out.to_path_buf(), source })?;
+    let local_id_tag = ctx.config.local_id.tag()?;
+    let scanned = scan::scan(input, local_id_tag, progress)?;
+    let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);
+    let mut actions = ActionCounts::default();
+
+    let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
+    progress.event(Event::Phase { name: "export", total: Some(total) });
+    for (patient_index, (local_id, files)) in scanned.patients.iter().enumerate() {
+        match export_patient(ctx, input, out, local_id, files, &mut report, &mut actions, progress) {
+            Ok(Some(summary)) => {
+                progress.event(Event::BundleWritten { file: summary.file.clone(), instances: summary.instances });
+                report.bundles.push(summary);
+            }
+            Ok(None) => {}
+            Err(reason) => report.failed.push(FailedPatient { patient: patient_index + 1, files: files.len(), reason }),
+        }
+    }
+    report.finish(actions);
+    report.write(&out.join(REPORT_FILE)).map_err(|source| ExportError::Output { path: out.join(REPORT_FILE), source })?;
+    Ok(report)
+}
+
+/// Writes one patient's bundle. `Ok(None)` when every file was left out (no bundle); `Err` with a
+/// reason (holding no patient data) when the bundle could not be written.
+#[allow(clippy::too_many_arguments)]
+fn export_patient(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    local_id: &LocalId,
+    files: &[PathBuf],
+    report: &mut ExportReport,
+    actions: &mut ActionCounts,
+    progress: &dyn Progress,
+) -> Result<Option<BundleSummary>, String> {
+    let mut writer = BundleWriter::create(out, &ctx.config.site, &ctx.config.recipients).map_err(|e| e.to_string())?;
+    let identity_file = tempfile::Builder::new()
+        .prefix(".pseal-identity-")
+        .tempfile_in(out)
+        .map_err(|e| format!("temporary identity record in {}: {e}", out.display()))?;
+    let header = IdentityHeader { version: IDENTITY_VERSION, bundle_id: writer.bundle_id().to_string(), local_id: local_id.clone() };
+    let mut sealer = IdentitySealer::new(std::io::BufWriter::new(identity_file.reopen().map_err(|e| e.to_string())?), &ctx.config.recipients, &header)
+        .map_err(|e| e.to_string())?;
+    let uid_key = UidPlaceholderKey::random();
+
+    for chunk in files.chunks(CHUNK) {
+        let results: Vec<_> = chunk.par_iter().map(|path| instance::deidentify_path(path, &ctx.profile, &uid_key)).collect();
+        for (path, result) in chunk.iter().zip(results) {
+            progress.event(Event::Advance { n: 1 });
+            match result {
+                Ok(done) => {
+                    let entry = writer.add_instance(&done.bytes).map_err(|e| e.to_string())?;
+                    sealer.add(&InstanceRecord { entry, captured: done.captured }).map_err(|e| e.to_string())?;
+                    actions.merge(&done.actions);
+                    report.counts.exported += 1;
+                }
+                Err(left_out) => {
+                    let rel = scan::relative(input, path);
+                    progress.event(Event::Quarantined { path: rel.clone(), reason: left_out.to_string() });
+                    report.quarantined.push(LeftOut { path: rel, reason: left_out.to_string() });
+                    report.counts.quarantined += 1;
+                }
+            }
+        }
+    }
+    let instances = writer.instance_count();
+    if instances == 0 {
+        return Ok(None);
+    }
+    let sealed = sealer.finish().map_err(|e| e.to_string())?;
+    sealed.into_inner().map_err(|e| e.into_error().to_string())?;
+    let file = identity_file.reopen().map_err(|e| e.to_string())?;
+    let bundle_id = writer.bundle_id().to_string();
+    let path = writer.finish(file, ctx.profile_info(), &ctx.site_key).map_err(|e| e.to_string())?;
+    drop(identity_file);
+    Ok(Some(BundleSummary {
+        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        bundle_id,
+        instances,
+    }))
+}

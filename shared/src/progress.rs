@@ -1,0 +1,164 @@
+//! Progress reporting: the library says what it is doing; the binaries draw a bar or print JSON.
+
+use serde::Serialize;
+
+/// One step of a long command, as the binaries render it (a bar on a terminal, or one JSON object
+/// per line with `--json`). Never carries a value read from a DICOM file.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A phase starts; `total` is the number of steps when known.
+    Phase {
+        /// Phase name, e.g. `scan`, `export`, `import`.
+        name: &'static str,
+        /// Steps in the phase.
+        total: Option<u64>,
+    },
+    /// `n` more steps are done in the current phase.
+    Advance {
+        /// Steps done since the last event.
+        n: u64,
+    },
+    /// A bundle was written.
+    BundleWritten {
+        /// The bundle file name (generated, no patient data).
+        file: String,
+        /// Instances inside.
+        instances: u64,
+    },
+    /// A file was left out, with the reason.
+    Quarantined {
+        /// Path relative to the input folder (local only; never enters a bundle).
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bundle was imported (steward side).
+    Imported {
+        /// The bundle file.
+        bundle: String,
+        /// Outcome: `imported` or `already-imported`.
+        outcome: &'static str,
+        /// Instances written to the archive.
+        instances: u64,
+    },
+    /// A bundle was refused (steward side).
+    Refused {
+        /// The bundle file.
+        bundle: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Receives progress events. Implementations must be cheap: events arrive per file.
+pub trait Progress: Send + Sync {
+    /// Handles one event.
+    fn event(&self, event: Event);
+}
+
+/// Discards progress (library callers and tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&self, _event: Event) {}
+}
+
+/// Renders progress for the binaries: a bar on a terminal, JSON lines with `--json`, else nothing.
+#[cfg(feature = "terminal")]
+pub mod render {
+    use super::{Event, Progress};
+    use std::io::{IsTerminal, Write};
+    use std::sync::Mutex;
+
+    /// How progress is shown.
+    pub enum Renderer {
+        /// A bar on standard error.
+        Bar(indicatif::ProgressBar),
+        /// One JSON object per line on standard output.
+        Json(Mutex<std::io::Stdout>),
+        /// Nothing (not a terminal, no `--json`).
+        Quiet,
+    }
+
+    impl Renderer {
+        /// Chooses JSON lines when `json`, a bar when standard error is a terminal, else nothing.
+        pub fn new(json: bool) -> Renderer {
+            if json {
+                Renderer::Json(Mutex::new(std::io::stdout()))
+            } else if std::io::stderr().is_terminal() {
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                Renderer::Bar(bar)
+            } else {
+                Renderer::Quiet
+            }
+        }
+
+        /// Prints one JSON object as a line (JSON mode only).
+        pub fn json_line(&self, value: &serde_json::Value) {
+            if let Renderer::Json(out) = self {
+                if let Ok(mut out) = out.lock() {
+                    let _ = writeln!(out, "{value}");
+                    let _ = out.flush();
+                }
+            }
+        }
+
+        /// Prints a line for a human: above the bar, or on standard error (never in JSON mode,
+        /// where standard output is for programs).
+        pub fn say(&self, line: &str) {
+            match self {
+                Renderer::Bar(bar) => bar.println(line),
+                Renderer::Quiet => eprintln!("{line}"),
+                Renderer::Json(_) => {}
+            }
+        }
+
+        /// Removes the bar.
+        pub fn finish(&self) {
+            if let Renderer::Bar(bar) = self {
+                bar.finish_and_clear();
+            }
+        }
+
+        /// True in JSON mode.
+        pub fn is_json(&self) -> bool {
+            matches!(self, Renderer::Json(_))
+        }
+    }
+
+    impl Progress for Renderer {
+        fn event(&self, event: Event) {
+            match self {
+                Renderer::Json(_) => {
+                    if let Ok(v) = serde_json::to_value(&event) {
+                        self.json_line(&v);
+                    }
+                }
+                Renderer::Bar(bar) => match event {
+                    Event::Phase { name, total } => {
+                        bar.set_prefix(name);
+                        bar.set_position(0);
+                        bar.set_length(total.unwrap_or(0));
+                    }
+                    Event::Advance { n } => {
+                        if bar.length() == Some(0) {
+                            bar.set_length(bar.position() + n);
+                        }
+                        bar.inc(n)
+                    }
+                    Event::Quarantined { path, reason } => bar.println(format!("left out {path}: {reason}")),
+                    _ => {}
+                },
+                Renderer::Quiet => {}
+            }
+        }
+    }
+}
