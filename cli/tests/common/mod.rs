@@ -1,0 +1,187 @@
+//! Shared helpers for the end-to-end tests: the real binaries, a steward, sites, scans.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub const PASSPHRASE: &str = "correct horse battery staple for tests";
+
+/// The path of a workspace binary, building it if this test run did not.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = dir.join(name);
+    if !path.exists() {
+        let package = if name == "pseal" { "pseal-cli" } else { name };
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", package, "--bin", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building {name}");
+    }
+    path
+}
+
+pub fn cmd(name: &str) -> Command {
+    let mut c = Command::new(bin(name));
+    c.env("PSEAL_PASSPHRASE", PASSPHRASE);
+    c
+}
+
+pub fn last_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// A steward store plus enrolled sites, in one temporary folder.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub recipient: String,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let out = cmd("pseal-central").arg("init").arg("--store").arg(dir.path().join("store")).assert().success();
+        let recipient = last_line(&out.get_output().clone());
+        assert!(recipient.starts_with("age1"), "{recipient}");
+        World { dir, recipient }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.dir.path().join("archive")
+    }
+
+    pub fn config(&self, site: &str) -> PathBuf {
+        self.dir.path().join(site).join("pseal.toml")
+    }
+
+    /// `pseal init` for a site; returns its public key. Enrols it when `enroll`.
+    pub fn add_site(&self, site: &str, enroll: bool) -> String {
+        let out = cmd("pseal")
+            .args(["init", "--site", site, "--recipient", &self.recipient, "--config"])
+            .arg(self.config(site))
+            .assert()
+            .success();
+        let key = last_line(&out.get_output().clone());
+        assert!(key.starts_with("psealsite1"), "{key}");
+        if enroll {
+            cmd("pseal-central")
+                .args(["enroll", "--site", site, "--key", &key, "--store"])
+                .arg(self.store())
+                .assert()
+                .success();
+        }
+        key
+    }
+
+    /// Exports `input` for `site` into a fresh outbox; returns the bundles written.
+    pub fn export(&self, site: &str, input: &Path, outbox: &str) -> Vec<PathBuf> {
+        let out = self.dir.path().join(outbox);
+        cmd("pseal")
+            .arg("export")
+            .arg("--config")
+            .arg(self.config(site))
+            .arg("--input")
+            .arg(input)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        bundles_in(&out)
+    }
+
+    pub fn import(&self, bundles: &[PathBuf]) -> Output {
+        cmd("pseal-central")
+            .arg("import")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--archive")
+            .arg(self.archive())
+            .args(bundles)
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pseal"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every regular file under `dir` with its bytes, sorted by path (for "unchanged" checks).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut v: Vec<(PathBuf, Vec<u8>)> = walkdir(dir)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            // SQLite's shared-memory index and write-ahead log are transient.
+            !name.ends_with("-shm") && !name.ends_with("-wal") && name != "store.lock"
+        })
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for p in walkdir(from) {
+        let rel = p.strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&p, &dest).unwrap();
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Decrypts a bundle with the store's identity (library path) and returns the plaintext tar.
+pub fn bundle_plaintext(store: &Path, bundle: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let pass = pseal::keys::Passphrase::new(PASSPHRASE.into()).unwrap();
+    let id = pseal::keys::StewardIdentity::read_encrypted(&store.join("steward-identity.age"), &pass).unwrap();
+    let file = std::fs::File::open(bundle).unwrap();
+    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).unwrap();
+    let r = dec.decrypt(std::iter::once(id.age_identity() as &dyn age::Identity)).unwrap();
+    let mut z = zstd::stream::read::Decoder::new(r).unwrap();
+    let mut out = Vec::new();
+    z.read_to_end(&mut out).unwrap();
+    out
+}
