@@ -97,6 +97,30 @@ pub enum Command {
         /// The pseudonym.
         pseudonym: String,
     },
+    /// Package part of the archive for a researcher: tar + zstd, age-encrypted to their recipient.
+    Release {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The archive folder.
+        #[arg(long)]
+        archive: PathBuf,
+        /// The researcher's age recipient (age1…).
+        #[arg(long, value_name = "AGE1…")]
+        to: String,
+        /// Release the whole archive.
+        #[arg(long, conflicts_with = "pseudonyms", required_unless_present = "pseudonyms")]
+        all: bool,
+        /// Release only the pseudonyms listed in FILE (one per line).
+        #[arg(long, value_name = "FILE")]
+        pseudonyms: Option<PathBuf>,
+        /// The package to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the audit log; with --verify, check its chain.
     Audit {
         /// The store folder.

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod import;
 pub mod rekey;
+pub mod release;
 pub mod store;
 
 pub use archive::Archive;

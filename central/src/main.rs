@@ -10,6 +10,7 @@ use pseal::keys::Passphrase;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
+use pseal_central::release::{read_pseudonyms, release, Selection};
 use pseal_central::{import_bundle, Archive, ImportOutcome, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -122,6 +123,31 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("{}", serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() }));
             } else {
                 println!("pseudonym {p} (domain {domain}) is local ID {} at site {}", id.local_id.expose(), id.site);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Release { store, archive, to, all, pseudonyms, out, json } => {
+            let to = to.parse().context("--to")?;
+            let selection = match (all, pseudonyms) {
+                (true, _) => Selection::All,
+                (false, Some(file)) => Selection::Pseudonyms(read_pseudonyms(&file).map_err(anyhow::Error::msg)?),
+                (false, None) => bail!("say what to release: --all or --pseudonyms FILE"),
+            };
+            let renderer = Renderer::new(json);
+            let mut s = open(&store)?;
+            let archive = Archive::open(&archive).with_context(|| format!("opening the archive {}", archive.display()))?;
+            let summary = release(&mut s, &archive, &to, &selection, &out, &renderer)?;
+            renderer.finish();
+            if json {
+                renderer.json_line(&serde_json::json!({ "event": "summary", "release": summary }));
+            } else {
+                println!(
+                    "released {} patient(s), {} instance(s) to {}; sha256 {}",
+                    summary.patients,
+                    summary.instances,
+                    summary.out.display(),
+                    summary.sha256
+                );
             }
             Ok(EXIT_OK)
         }
