@@ -210,7 +210,7 @@ fn two_sites_two_timepoints_end_to_end() {
 fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let world = World::new();
     let root = world.dir.path().join("hospitals");
-    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, ..CohortSpec::small() }, &root).unwrap();
+    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, shared_local_ids: 0, ..CohortSpec::small() }, &root).unwrap();
     world.add_site("SITE-A", true);
     let good = world.export("SITE-A", &cohort.sites[0].dir, "out-a");
     assert_eq!(good.len(), 1);

@@ -25,7 +25,7 @@ fn stock_age_zstd_and_tar_list_a_bundle() {
     }
     let world = World::new();
     let root = world.dir.path().join("hospitals");
-    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, ..CohortSpec::small() }, &root).unwrap();
+    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, shared_local_ids: 0, ..CohortSpec::small() }, &root).unwrap();
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert_eq!(bundles.len(), 1);
