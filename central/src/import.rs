@@ -99,6 +99,7 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
     let p = path.to_path_buf();
     let store_err = |source| ImportError::Store { path: p.clone(), source };
     let verified = BundleReader::new(store.identity()).open(path, &archive.staging_dir())?;
+    crate::fault::point("verified");
     let manifest = &verified.manifest;
     let digest = hex::encode(verified.manifest_digest);
 
@@ -135,6 +136,7 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
     }
     let local_id = opener.header().local_id.clone();
     let patient = store.lookup_or_mint(domain, &manifest.site, &local_id).map_err(store_err)?;
+    crate::fault::point("minted");
 
     let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
@@ -157,6 +159,7 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
         let rel = Archive::instance_path(&pseudonym_text, &fields.study_uid, &fields.series_uid, &fields.sop_uid);
         let dir = archive.write_file(&rel, &bytes).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
         dirs.insert(dir);
+        crate::fault::point("archive-file");
         rows.push(IndexRow {
             pseudonym: pseudonym_text.clone(),
             study_uid: fields.study_uid,
@@ -175,6 +178,7 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
         return Err(ImportError::Inconsistent { path: p, reason: "the identity record lists more instances than the bundle holds".into() });
     }
     archive.sync_dirs(&dirs).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+    crate::fault::point("archive-synced");
 
     let instances = rows.len() as u64;
     let db_path = store.db_path();
@@ -183,7 +187,23 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
         StoreError::Database { source, .. } => db(source),
         other => ImportError::Store { path: p.clone(), source: other },
     })?;
+    crate::fault::point("committed");
     Ok(ImportOutcome::Imported { pseudonym: patient.pseudonym, instances, minted: patient.minted })
+}
+
+/// Rewrites `index.csv` when an import committed since it was last written (also after a crash
+/// between commit and index). Returns true when it was rewritten.
+pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, StoreError> {
+    let index = archive.dir().join(crate::archive::INDEX_FILE);
+    if !store.index_dirty()? {
+        return Ok(false);
+    }
+    archive
+        .write_index(|row| store.for_each_index_row(|r| row(r)))
+        .map_err(|source| StoreError::Io { path: index.clone(), source })?;
+    crate::fault::point("indexed");
+    store.mark_index_clean()?;
+    Ok(true)
 }
 
 impl Store {
@@ -210,9 +230,29 @@ impl Store {
                     .map_err(db)?;
             }
         }
+        // index.csv is rewritten after the commit; until then it is stale, and a crash in between
+        // must not leave it so: the flag makes the next import rewrite it.
+        tx.execute("INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'", []).map_err(db)?;
         let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
         audit::append(&tx, secrets, "import", &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
         tx.commit().map_err(db)
+    }
+
+    /// True when index.csv may be older than the store (an import committed since it was written).
+    pub fn index_dirty(&self) -> Result<bool, StoreError> {
+        let v: Option<String> = self
+            .conn_ref()
+            .query_row("SELECT value FROM meta WHERE key = 'index_dirty'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        Ok(v.as_deref() == Some("1"))
+    }
+
+    /// Records that index.csv is current.
+    pub fn mark_index_clean(&mut self) -> Result<(), StoreError> {
+        let path = self.db_path();
+        self.conn.execute("UPDATE meta SET value = '0' WHERE key = 'index_dirty'", []).map_err(|source| StoreError::Database { path, source })?;
+        Ok(())
     }
 
     /// Streams every archived instance as an index row, ordered by path.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod fault;
 pub mod import;
 pub mod rekey;
 pub mod release;

@@ -206,11 +206,8 @@ fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundle
             }
         }
     }
-    if imported > 0 {
-        archive
-            .write_index(|row| store.for_each_index_row(|r| row(r)))
-            .with_context(|| format!("writing {}", archive_dir.join(pseal_central::archive::INDEX_FILE).display()))?;
-    }
+    pseal_central::import::refresh_index(&mut store, &archive)
+        .with_context(|| format!("writing {}", archive_dir.join(pseal_central::archive::INDEX_FILE).display()))?;
     renderer.finish();
     if json {
         renderer.json_line(&serde_json::json!({
