@@ -157,7 +157,8 @@ fn run(cli: Cli) -> Result<u8> {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {
-                    println!("{:>6}  {}  {:<11} {}", e.seq, e.at, e.action, e.detail);
+                    let at = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+                    println!("{:>6}  {at}  {:<11} {}", e.seq, e.action, e.detail);
                 }
             }
             if verify {
