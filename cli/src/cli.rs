@@ -49,6 +49,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// De-identify exactly as export would, into plain files for the data-protection officer to
+    /// inspect, with review-report.json and review-report.md. Nothing is sealed.
+    Review {
+        /// The site configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Folder to read recursively.
+        #[arg(long)]
+        input: PathBuf,
+        /// Folder to write the de-identified files and the reports into.
+        #[arg(long)]
+        out: PathBuf,
+        /// One JSON object per line on standard output (progress events, then a summary).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what can be said about a bundle without the steward's key.
     Inspect {
         /// The bundle.

@@ -36,6 +36,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Init { config, site, recipients, options, local_id_attribute } => init(&config, &site, &recipients, &options, &local_id_attribute),
         Command::Export { config, input, out, json } => run_export(&config, &input, &out, json),
+        Command::Review { config, input, out, json } => run_review(&config, &input, &out, json),
         Command::Inspect { bundle, json } => inspect(&bundle, json),
     }
 }
@@ -116,6 +117,32 @@ fn run_export(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
         println!("Report: {}", report_path.display());
     }
     Ok(if report.complete() { EXIT_OK } else { EXIT_PARTIAL })
+}
+
+fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8> {
+    let ctx = ExportContext::load(config)?;
+    let renderer = Renderer::new(json);
+    let report = pseal::review::review(&ctx, input, out, &renderer)?;
+    renderer.finish();
+    if renderer.is_json() {
+        renderer.json_line(&serde_json::json!({
+            "event": "summary",
+            "reviewed": report.counts.reviewed,
+            "quarantined": report.counts.quarantined,
+            "skipped": report.counts.skipped,
+            "report": out.join(pseal::review::REPORT_JSON),
+        }));
+    } else {
+        println!(
+            "{} file(s) de-identified into {} for review; {} quarantined, {} skipped as not DICOM.",
+            report.counts.reviewed,
+            out.display(),
+            report.counts.quarantined,
+            report.counts.skipped
+        );
+        println!("Read {} (and {} for every detail).", out.join(pseal::review::REPORT_MD).display(), out.join(pseal::review::REPORT_JSON).display());
+    }
+    Ok(EXIT_OK)
 }
 
 fn inspect(bundle: &Path, json: bool) -> Result<u8> {

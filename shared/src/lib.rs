@@ -16,6 +16,7 @@ pub mod identity;
 pub mod keys;
 pub mod progress;
 pub mod pseudonym;
+pub mod review;
 pub mod uid;
 
 /// The version of this library, recorded in every bundle manifest as the producing tool.

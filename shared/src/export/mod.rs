@@ -110,6 +110,26 @@ pub fn export(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Prog
     Ok(report)
 }
 
+/// De-identifies `files` in parallel chunks and hands each result to `f` in input order, so
+/// memory holds one chunk and the output order is deterministic. Stops at the first error `f`
+/// returns.
+pub(crate) fn for_each_instance(
+    files: &[PathBuf],
+    profile: &Profile,
+    uid_key: &UidPlaceholderKey,
+    progress: &dyn Progress,
+    mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String>,
+) -> Result<(), String> {
+    for chunk in files.chunks(CHUNK) {
+        let results: Vec<_> = chunk.par_iter().map(|path| instance::deidentify_path(path, profile, uid_key)).collect();
+        for (path, result) in chunk.iter().zip(results) {
+            progress.event(Event::Advance { n: 1 });
+            f(path, result)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes one patient's bundle. `Ok(None)` when every file was left out (no bundle); `Err` with a
 /// reason (holding no patient data) when the bundle could not be written.
 #[allow(clippy::too_many_arguments)]
@@ -133,26 +153,22 @@ fn export_patient(
         .map_err(|e| e.to_string())?;
     let uid_key = UidPlaceholderKey::random();
 
-    for chunk in files.chunks(CHUNK) {
-        let results: Vec<_> = chunk.par_iter().map(|path| instance::deidentify_path(path, &ctx.profile, &uid_key)).collect();
-        for (path, result) in chunk.iter().zip(results) {
-            progress.event(Event::Advance { n: 1 });
-            match result {
-                Ok(done) => {
-                    let entry = writer.add_instance(&done.bytes).map_err(|e| e.to_string())?;
-                    sealer.add(&InstanceRecord { entry, captured: done.captured }).map_err(|e| e.to_string())?;
-                    actions.merge(&done.actions);
-                    report.counts.exported += 1;
-                }
-                Err(left_out) => {
-                    let rel = scan::relative(input, path);
-                    progress.event(Event::Quarantined { path: rel.clone(), reason: left_out.to_string() });
-                    report.quarantined.push(LeftOut { path: rel, reason: left_out.to_string() });
-                    report.counts.quarantined += 1;
-                }
+    for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
+        match result {
+            Ok(done) => {
+                let entry = writer.add_instance(&done.bytes).map_err(|e| e.to_string())?;
+                sealer.add(&InstanceRecord { entry, captured: done.captured }).map_err(|e| e.to_string())?;
+                actions.merge(&done.actions);
+                report.counts.exported += 1;
+            }
+            Err(left_out) => {
+                let rel = scan::relative(input, path);
+                progress.event(Event::Quarantined { path: rel.clone(), reason: left_out.to_string() });
+                report.quarantined.push(LeftOut { path: rel, reason: left_out.to_string() });
             }
         }
-    }
+        Ok(())
+    })?;
     let instances = writer.instance_count();
     if instances == 0 {
         return Ok(None);

@@ -1,0 +1,216 @@
+//! `pseal review`: de-identify exactly as export would, but write plain files for the hospital's
+//! data-protection officer to inspect, with a report of every action taken. Nothing is sealed.
+//!
+//! Output: `OUT/patient-NNNN/instances/NNNNNN.dcm` (the names the files would carry inside a
+//! bundle, under a per-patient folder numbered in export order), `OUT/review-report.json` (the
+//! whole truth, including which input file became which output file) and `OUT/review-report.md`.
+
+use crate::bundle::{instance_entry_name, ProfileInfo};
+use crate::deid::{ActionCounts, UidPlaceholderKey};
+use crate::export::report::LeftOut;
+use crate::export::{for_each_instance, scan, ExportContext, ExportError};
+use crate::progress::{Event, Progress};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Name of the JSON report in the review folder.
+pub const REPORT_JSON: &str = "review-report.json";
+/// Name of the human-readable report in the review folder.
+pub const REPORT_MD: &str = "review-report.md";
+
+/// Everything a review found.
+#[derive(Debug, Serialize)]
+pub struct ReviewReport {
+    /// Producing tool.
+    pub tool: String,
+    /// The site.
+    pub site: String,
+    /// Profile and options in force.
+    pub profile: ProfileInfo,
+    /// The attribute the local patient ID is taken from.
+    pub local_id_attribute: String,
+    /// Counts.
+    pub counts: ReviewCounts,
+    /// Which input file became which output file (paths relative to input and output folders).
+    pub files: Vec<ReviewedFile>,
+    /// DICOM files that would be left out, and why.
+    pub quarantined: Vec<LeftOut>,
+    /// Files that are not DICOM.
+    pub skipped: Vec<LeftOut>,
+    /// What de-identification did, per attribute and action.
+    pub actions: ActionCounts,
+    /// What would go into the sealed identity records (for the steward only).
+    pub sealed_identity: SealedSummary,
+}
+
+/// Review counts.
+#[derive(Debug, Default, Serialize)]
+pub struct ReviewCounts {
+    /// Regular files under the input.
+    pub files_seen: u64,
+    /// Patients (bundles an export would write).
+    pub patients: u64,
+    /// Instances de-identified.
+    pub reviewed: u64,
+    /// DICOM files quarantined.
+    pub quarantined: u64,
+    /// Non-DICOM files skipped.
+    pub skipped: u64,
+}
+
+/// One reviewed file.
+#[derive(Debug, Serialize)]
+pub struct ReviewedFile {
+    /// Input path, relative to the input folder.
+    pub input: String,
+    /// Output path, relative to the review folder.
+    pub output: String,
+}
+
+/// What the sealed identity records would hold, counted (never the values).
+#[derive(Debug, Default, Serialize)]
+pub struct SealedSummary {
+    /// Local patient IDs (one per patient).
+    pub local_ids: u64,
+    /// Original UIDs recorded against their placeholders.
+    pub uids: u64,
+    /// Original dates and times recorded for the steward to shift, per attribute.
+    pub values: BTreeMap<String, u64>,
+    /// Birth dates recorded (for age at scan).
+    pub birth_dates: u64,
+}
+
+fn attribute_label(tag: u32) -> String {
+    use dicom_core::dictionary::DataDictionary;
+    let t = dicom_core::Tag((tag >> 16) as u16, (tag & 0xffff) as u16);
+    let name = dicom_dictionary_std::StandardDataDictionary.by_tag(t).map(|e| e.alias).unwrap_or("(unknown)");
+    format!("({:04X},{:04X}) {name}", t.0, t.1)
+}
+
+/// Runs a review of `input` into `out`.
+pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Progress) -> Result<ReviewReport, ExportError> {
+    let out_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Output { path: path.clone(), source }
+    };
+    std::fs::create_dir_all(out).map_err(out_err(out))?;
+    let scanned = scan::scan(input, ctx.config.local_id.tag()?, progress)?;
+    let mut report = ReviewReport {
+        tool: crate::TOOL_VERSION.into(),
+        site: ctx.config.site.clone(),
+        profile: ctx.profile_info(),
+        local_id_attribute: ctx.config.local_id.attribute.clone(),
+        counts: ReviewCounts { files_seen: scanned.files_seen, patients: scanned.patients.len() as u64, ..ReviewCounts::default() },
+        files: Vec::new(),
+        quarantined: scanned.quarantined.clone(),
+        skipped: scanned.skipped.clone(),
+        actions: ActionCounts::default(),
+        sealed_identity: SealedSummary::default(),
+    };
+    let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
+    progress.event(Event::Phase { name: "review", total: Some(total) });
+    for (n, files) in scanned.patients.values().enumerate() {
+        let folder = format!("patient-{:04}", n + 1);
+        let uid_key = UidPlaceholderKey::random();
+        let mut index = 0u64;
+        let mut wrote_any = false;
+        let mut failure: Option<std::io::Error> = None;
+        let result = for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
+            let rel_in = scan::relative(input, path);
+            match result {
+                Ok(done) => {
+                    index += 1;
+                    let rel_out = format!("{folder}/{}", instance_entry_name(index));
+                    let dest = out.join(&rel_out);
+                    let written = dest
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| std::fs::write(&dest, &done.bytes));
+                    if let Err(e) = written {
+                        let msg = format!("{}: {e}", dest.display());
+                        failure = Some(e);
+                        return Err(msg);
+                    }
+                    wrote_any = true;
+                    report.actions.merge(&done.actions);
+                    let s = &mut report.sealed_identity;
+                    s.uids += done.captured.uids.len() as u64;
+                    s.birth_dates += u64::from(done.captured.birth_date.is_some());
+                    for v in &done.captured.values {
+                        *s.values.entry(attribute_label(v.tag)).or_default() += 1;
+                    }
+                    report.files.push(ReviewedFile { input: rel_in, output: rel_out });
+                }
+                Err(left_out) => {
+                    progress.event(Event::Quarantined { path: rel_in.clone(), reason: left_out.to_string() });
+                    report.quarantined.push(LeftOut { path: rel_in, reason: left_out.to_string() });
+                }
+            }
+            Ok(())
+        });
+        if let (Err(_), Some(e)) = (result, failure) {
+            return Err(ExportError::Output { path: out.to_path_buf(), source: e });
+        }
+        if wrote_any {
+            report.sealed_identity.local_ids += 1;
+        }
+    }
+    report.counts.reviewed = report.files.len() as u64;
+    report.counts.quarantined = report.quarantined.len() as u64;
+    report.counts.skipped = report.skipped.len() as u64;
+    write_atomically(&out.join(REPORT_JSON), &serde_json::to_vec_pretty(&report).unwrap_or_default()).map_err(out_err(&out.join(REPORT_JSON)))?;
+    write_atomically(&out.join(REPORT_MD), report.to_markdown().as_bytes()).map_err(out_err(&out.join(REPORT_MD)))?;
+    Ok(report)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new().prefix(".pseal-review-").tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+impl ReviewReport {
+    /// The report for a person: profile, counts, per-attribute actions, sealed content, left out.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# pseal review — site {}\n", self.site);
+        let _ = writeln!(md, "Produced by {}. Nothing was sealed or sent: these are the files an export would put into bundles, as they would leave the hospital.\n", self.tool);
+        let _ = writeln!(md, "## Profile in force\n");
+        let _ = writeln!(md, "- Options: {}", if self.profile.options.is_empty() { "none (Basic Profile alone)".to_string() } else { self.profile.options.join(", ") });
+        let _ = writeln!(md, "- DeidentificationMethod written into every file: {}", self.profile.method);
+        let _ = writeln!(md, "- Local patient ID taken from: {}\n", self.local_id_attribute);
+        let _ = writeln!(md, "## Counts\n");
+        let c = &self.counts;
+        let _ = writeln!(md, "| files seen | patients | de-identified | quarantined | not DICOM |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n", c.files_seen, c.patients, c.reviewed, c.quarantined, c.skipped);
+        let _ = writeln!(md, "## What was done to each attribute\n");
+        md.push_str(&self.actions.to_markdown_table());
+        let _ = writeln!(md, "\n## What goes into the sealed identity record (readable by the steward only)\n");
+        let s = &self.sealed_identity;
+        let _ = writeln!(md, "- local patient IDs: {}\n- original UIDs (replaced in the files by placeholders): {}\n- birth dates (for age at scan; never stored by the steward): {}", s.local_ids, s.uids, s.birth_dates);
+        for (attr, n) in &s.values {
+            let _ = writeln!(md, "- {attr}: {n} original value(s), written back shifted by the steward");
+        }
+        let _ = writeln!(md, "\n## Quarantined (not exported)\n");
+        if self.quarantined.is_empty() {
+            let _ = writeln!(md, "None.");
+        }
+        for q in &self.quarantined {
+            let _ = writeln!(md, "- `{}`: {}", q.path, q.reason);
+        }
+        let _ = writeln!(md, "\n## Not DICOM (skipped)\n");
+        if self.skipped.is_empty() {
+            let _ = writeln!(md, "None.");
+        }
+        for q in &self.skipped {
+            let _ = writeln!(md, "- `{}`: {}", q.path, q.reason);
+        }
+        let _ = writeln!(md, "\nWhich input file became which output file is listed in `{REPORT_JSON}` (`files`).");
+        md
+    }
+}
