@@ -2,8 +2,9 @@
 //! (`steward-identity.age`), the SQLite database (`store.sqlite`) and the import lock.
 //!
 //! The database alone reveals no local ID, birth date or original UID: patients are found through
-//! a keyed blind index, their identities are kept sealed to the steward recipients, and the keys
-//! (blind index, UID mapping, audit chain) are random secrets sealed the same way.
+//! a keyed blind index, their (site, local ID) is sealed (XChaCha20-Poly1305) under a random key,
+//! and every key (blind index, UID mapping, audit chain, identity sealing) is a random secret kept
+//! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
 pub mod pseudonyms;

@@ -3,7 +3,7 @@
 //! A patient is found by the blind index of (domain, site, local ID). A new patient gets a random
 //! [`Pseudonym`] (retried on the negligible chance of a collision, which the UNIQUE constraint
 //! catches) and a random date offset, both drawn once and kept. The (site, local ID) is stored only
-//! sealed to the steward recipients, for re-identification.
+//! sealed under the store's identity key (bound to its blind index), for re-identification.
 
 use super::{now, Store, StoreError};
 use pseal::identity::LocalId;
@@ -11,7 +11,6 @@ use pseal::pseudonym::Pseudonym;
 use rand::Rng;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
 
 /// The default pseudonym domain (research project).
 pub const DEFAULT_DOMAIN: &str = "default";
@@ -46,7 +45,6 @@ impl Store {
     /// Finds the patient (domain, site, local ID) or mints a pseudonym for it, in one transaction.
     pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
         let index = self.secrets.blind_index(domain, site, local_id.expose());
-        let recipients = self.recipients()?;
         let path = self.db_path();
         let db = |source| StoreError::Database { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
@@ -60,7 +58,7 @@ impl Store {
             let pseudonym = text.parse().map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
             return Ok(PatientRef { id, pseudonym, date_offset_days: offset, minted: false });
         }
-        let sealed = seal_identity(&SealedIdentity { site: site.to_string(), local_id: local_id.clone() }, &recipients)?;
+        let sealed = seal_identity(&self.secrets, &index, &SealedIdentity { site: site.to_string(), local_id: local_id.clone() })?;
         let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
         for _ in 0..16 {
             let pseudonym = Pseudonym::random();
@@ -79,18 +77,15 @@ impl Store {
 
     /// The sealed identity behind a pseudonym, opened (for re-identification; the caller audits).
     pub fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
-        let row: Option<(String, Vec<u8>)> = self
+        let row: Option<(String, Vec<u8>, Vec<u8>)> = self
             .conn
-            .query_row("SELECT domain, sealed_identity FROM patients WHERE pseudonym = ?1", params![pseudonym.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT domain, blind_index, sealed_identity FROM patients WHERE pseudonym = ?1", params![pseudonym.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(|e| self.db_err(e))?;
-        let Some((domain, sealed)) = row else { return Ok(None) };
-        let dec = age::Decryptor::new(sealed.as_slice()).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
-        let mut r = dec
-            .decrypt(std::iter::once(self.identity.age_identity() as &dyn age::Identity))
-            .map_err(|e| StoreError::Refused(format!("sealed identity cannot be opened: {e}")))?;
-        let mut plain = zeroize::Zeroizing::new(Vec::new());
-        r.read_to_end(&mut plain).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        let Some((domain, index, sealed)) = row else { return Ok(None) };
+        let plain = self.secrets.open_row(&index, &sealed).map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
         let id: SealedIdentity = ciborium::from_reader(plain.as_slice()).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
         Ok(Some((domain, id)))
     }
@@ -101,15 +96,9 @@ impl Store {
     }
 }
 
-fn seal_identity(id: &SealedIdentity, recipients: &[pseal::keys::StewardRecipient]) -> Result<Vec<u8>, StoreError> {
-    let ages: Vec<age::x25519::Recipient> = recipients.iter().map(|r| r.age_recipient()).collect();
-    let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| StoreError::Refused(e.to_string()))?;
-    let mut out = Vec::new();
-    let io = |e: std::io::Error| StoreError::Refused(format!("sealing identity: {e}"));
-    let mut w = enc.wrap_output(&mut out).map_err(io)?;
+fn seal_identity(secrets: &super::StoreSecrets, index: &[u8], id: &SealedIdentity) -> Result<Vec<u8>, StoreError> {
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     ciborium::into_writer(id, &mut *plain).map_err(|e| StoreError::Refused(e.to_string()))?;
-    w.write_all(&plain).map_err(io)?;
-    w.finish().map_err(io)?;
-    Ok(out)
+    // The blind index is the associated data: a sealed identity moved to another row does not open.
+    secrets.seal_row(index, &plain).map_err(StoreError::Refused)
 }

@@ -14,7 +14,7 @@ PRAGMA busy_timeout = 30000;
 ";
 
 /// Tables. Local IDs, birth dates and original UIDs never appear in clear: patients are found by
-/// a keyed blind index and their (site, local ID) is kept only sealed to the steward recipients.
+/// a keyed blind index and their (site, local ID) is kept only sealed under a store secret.
 pub const SCHEMA: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
