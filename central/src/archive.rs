@@ -59,7 +59,15 @@ pub struct Archive {
 }
 
 fn safe_component(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl Archive {
@@ -94,7 +102,13 @@ impl Archive {
 
     /// The relative path of an instance.
     pub fn instance_path(pseudonym: &str, study: &str, series: &str, sop: &str) -> String {
-        format!("{}/{}/{}/{}.dcm", safe_component(pseudonym), safe_component(study), safe_component(series), safe_component(sop))
+        format!(
+            "{}/{}/{}/{}.dcm",
+            safe_component(pseudonym),
+            safe_component(study),
+            safe_component(series),
+            safe_component(sop)
+        )
     }
 
     /// Writes `bytes` at `rel` atomically; returns the folder to sync before committing.
@@ -102,7 +116,9 @@ impl Archive {
         let dest = self.dir.join(rel);
         let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
         fs::create_dir_all(&parent)?;
-        let mut temp = tempfile::Builder::new().prefix("out-").tempfile_in(self.staging_dir())?;
+        let mut temp = tempfile::Builder::new()
+            .prefix("out-")
+            .tempfile_in(self.staging_dir())?;
         temp.write_all(bytes)?;
         temp.as_file().sync_all()?;
         temp.persist(&dest).map_err(|e| e.error)?;
@@ -129,12 +145,20 @@ impl Archive {
     }
 
     /// Rewrites `index.csv` atomically from `rows`.
-    pub fn write_index<E: std::fmt::Display>(&self, rows: impl FnOnce(&mut dyn FnMut(IndexRow) -> io::Result<()>) -> Result<(), E>) -> io::Result<()> {
-        let mut temp = tempfile::Builder::new().prefix("index-").tempfile_in(self.staging_dir())?;
+    pub fn write_index<E: std::fmt::Display>(
+        &self,
+        rows: impl FnOnce(&mut dyn FnMut(IndexRow) -> io::Result<()>) -> Result<(), E>,
+    ) -> io::Result<()> {
+        let mut temp = tempfile::Builder::new()
+            .prefix("index-")
+            .tempfile_in(self.staging_dir())?;
         {
-            let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(io::BufWriter::new(temp.as_file_mut()));
+            let mut writer = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(io::BufWriter::new(temp.as_file_mut()));
             writer.write_record(INDEX_COLUMNS)?;
-            rows(&mut |row: IndexRow| writer.serialize(row).map_err(io::Error::other)).map_err(|e| io::Error::other(e.to_string()))?;
+            rows(&mut |row: IndexRow| writer.serialize(row).map_err(io::Error::other))
+                .map_err(|e| io::Error::other(e.to_string()))?;
             writer.flush()?;
         }
         temp.as_file().sync_all()?;

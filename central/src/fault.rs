@@ -29,4 +29,11 @@ pub fn point(step: &str) {
 }
 
 /// The steps of an import, in order, for the crash tests.
-pub const IMPORT_STEPS: &[&str] = &["verified", "minted", "archive-file", "archive-synced", "committed", "indexed"];
+pub const IMPORT_STEPS: &[&str] = &[
+    "verified",
+    "minted",
+    "archive-file",
+    "archive-synced",
+    "committed",
+    "indexed",
+];

@@ -11,7 +11,7 @@
 
 use crate::archive::{Archive, IndexRow};
 use crate::rekey::{self, RekeyContext, RekeyError};
-use crate::store::{audit, now, Store, StoreError, SiteStatus};
+use crate::store::{audit, now, SiteStatus, Store, StoreError};
 use pseal::bundle::{BundleError, BundleReader};
 use pseal::identity::{IdentityError, IdentityOpener};
 use pseal::progress::{Event, Progress};
@@ -95,9 +95,18 @@ pub enum ImportError {
 }
 
 /// Imports one bundle into `archive` under pseudonym domain `domain`.
-pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: &str, progress: &dyn Progress) -> Result<ImportOutcome, ImportError> {
+pub fn import_bundle(
+    store: &mut Store,
+    archive: &Archive,
+    path: &Path,
+    domain: &str,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome, ImportError> {
     let p = path.to_path_buf();
-    let store_err = |source| ImportError::Store { path: p.clone(), source };
+    let store_err = |source| ImportError::Store {
+        path: p.clone(),
+        source,
+    };
     let verified = BundleReader::new(store.identity()).open(path, &archive.staging_dir())?;
     crate::fault::point("verified");
     let manifest = &verified.manifest;
@@ -105,59 +114,125 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
 
     let previous: Option<String> = store
         .conn_ref()
-        .query_row("SELECT manifest_sha256 FROM bundles WHERE bundle_id = ?1", params![manifest.bundle_id], |r| r.get(0))
+        .query_row(
+            "SELECT manifest_sha256 FROM bundles WHERE bundle_id = ?1",
+            params![manifest.bundle_id],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(|e| store_err(store.db_err(e)))?;
     if let Some(prev) = previous {
         if prev == digest {
             return Ok(ImportOutcome::AlreadyImported);
         }
-        return Err(ImportError::Inconsistent { path: p, reason: "another bundle with the same bundle ID was already imported; refusing this one".into() });
+        return Err(ImportError::Inconsistent {
+            path: p,
+            reason: "another bundle with the same bundle ID was already imported; refusing this one".into(),
+        });
     }
 
-    match store.site_status(&manifest.site, &manifest.site_key).map_err(store_err)? {
+    match store
+        .site_status(&manifest.site, &manifest.site_key)
+        .map_err(store_err)?
+    {
         SiteStatus::Enrolled => {}
-        SiteStatus::Revoked => return Err(ImportError::Site { path: p, reason: format!("site key {} of site {} was revoked", manifest.site_key, manifest.site) }),
+        SiteStatus::Revoked => {
+            return Err(ImportError::Site {
+                path: p,
+                reason: format!("site key {} of site {} was revoked", manifest.site_key, manifest.site),
+            })
+        }
         SiteStatus::OtherSite(other) => {
-            return Err(ImportError::Site { path: p, reason: format!("the bundle claims site {} but its key {} is enrolled for site {other}", manifest.site, manifest.site_key) })
+            return Err(ImportError::Site {
+                path: p,
+                reason: format!(
+                    "the bundle claims site {} but its key {} is enrolled for site {other}",
+                    manifest.site, manifest.site_key
+                ),
+            })
         }
         SiteStatus::Unknown => {
             return Err(ImportError::Site {
                 path: p,
-                reason: format!("site key {} is not enrolled for site {} (enrol it with `pseal-central enroll --site {} --key {}`)", manifest.site_key, manifest.site, manifest.site, manifest.site_key),
+                reason: format!(
+                    "site key {} is not enrolled for site {} (enrol it with `pseal-central enroll --site {} --key {}`)",
+                    manifest.site_key, manifest.site, manifest.site, manifest.site_key
+                ),
             })
         }
     }
 
-    let identity_file = std::fs::File::open(verified.identity_path()).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
-    let mut opener = IdentityOpener::open(std::io::BufReader::new(identity_file), store.identity()).map_err(|source| ImportError::Identity { path: p.clone(), source })?;
+    let identity_file = std::fs::File::open(verified.identity_path()).map_err(|source| ImportError::Archive {
+        path: p.clone(),
+        source,
+    })?;
+    let mut opener =
+        IdentityOpener::open(std::io::BufReader::new(identity_file), store.identity()).map_err(|source| {
+            ImportError::Identity {
+                path: p.clone(),
+                source,
+            }
+        })?;
     if opener.header().bundle_id != manifest.bundle_id {
-        return Err(ImportError::Inconsistent { path: p, reason: "the identity record belongs to another bundle".into() });
+        return Err(ImportError::Inconsistent {
+            path: p,
+            reason: "the identity record belongs to another bundle".into(),
+        });
     }
     let local_id = opener.header().local_id.clone();
-    let patient = store.lookup_or_mint(domain, &manifest.site, &local_id).map_err(store_err)?;
+    let patient = store
+        .lookup_or_mint(domain, &manifest.site, &local_id)
+        .map_err(store_err)?;
     crate::fault::point("minted");
 
     let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
     let archive_uid = |uid: &str| secrets.archive_uid(uid);
-    let ctx = RekeyContext { pseudonym: &patient.pseudonym, date_offset_days: patient.date_offset_days, archive_uid: &archive_uid };
+    let ctx = RekeyContext {
+        pseudonym: &patient.pseudonym,
+        date_offset_days: patient.date_offset_days,
+        archive_uid: &archive_uid,
+    };
     let mut rows = Vec::with_capacity(verified.instances().len());
     let mut dirs = BTreeSet::new();
     for (entry, staged) in verified.instances() {
         let record = opener
             .next_record()
-            .map_err(|source| ImportError::Identity { path: p.clone(), source })?
-            .ok_or_else(|| ImportError::Inconsistent { path: p.clone(), reason: format!("the identity record has no entry for {entry}") })?;
+            .map_err(|source| ImportError::Identity {
+                path: p.clone(),
+                source,
+            })?
+            .ok_or_else(|| ImportError::Inconsistent {
+                path: p.clone(),
+                reason: format!("the identity record has no entry for {entry}"),
+            })?;
         if &record.entry != entry {
-            return Err(ImportError::Inconsistent { path: p, reason: format!("the identity record lists {} where {entry} was expected", record.entry) });
+            return Err(ImportError::Inconsistent {
+                path: p,
+                reason: format!("the identity record lists {} where {entry} was expected", record.entry),
+            });
         }
         let object = dicom_object::OpenFileOptions::new()
             .open_file(staged)
-            .map_err(|e| ImportError::Rekey { path: p.clone(), source: RekeyError::Unreadable { entry: entry.clone(), reason: e.to_string() } })?;
-        let (bytes, fields) = rekey::rekey(object, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey { path: p.clone(), source })?;
+            .map_err(|e| ImportError::Rekey {
+                path: p.clone(),
+                source: RekeyError::Unreadable {
+                    entry: entry.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+        let (bytes, fields) =
+            rekey::rekey(object, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey {
+                path: p.clone(),
+                source,
+            })?;
         let rel = Archive::instance_path(&pseudonym_text, &fields.study_uid, &fields.series_uid, &fields.sop_uid);
-        let dir = archive.write_file(&rel, &bytes).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+        let dir = archive
+            .write_file(&rel, &bytes)
+            .map_err(|source| ImportError::Archive {
+                path: p.clone(),
+                source,
+            })?;
         dirs.insert(dir);
         crate::fault::point("archive-file");
         rows.push(IndexRow {
@@ -174,21 +249,49 @@ pub fn import_bundle(store: &mut Store, archive: &Archive, path: &Path, domain: 
         });
         progress.event(Event::Advance { n: 1 });
     }
-    if opener.next_record().map_err(|source| ImportError::Identity { path: p.clone(), source })?.is_some() {
-        return Err(ImportError::Inconsistent { path: p, reason: "the identity record lists more instances than the bundle holds".into() });
+    if opener
+        .next_record()
+        .map_err(|source| ImportError::Identity {
+            path: p.clone(),
+            source,
+        })?
+        .is_some()
+    {
+        return Err(ImportError::Inconsistent {
+            path: p,
+            reason: "the identity record lists more instances than the bundle holds".into(),
+        });
     }
-    archive.sync_dirs(&dirs).map_err(|source| ImportError::Archive { path: p.clone(), source })?;
+    archive.sync_dirs(&dirs).map_err(|source| ImportError::Archive {
+        path: p.clone(),
+        source,
+    })?;
     crate::fault::point("archive-synced");
 
     let instances = rows.len() as u64;
     let db_path = store.db_path();
-    let db = |source| ImportError::Store { path: p.clone(), source: StoreError::Database { path: db_path.clone(), source } };
-    store.record_import(&manifest.bundle_id, &digest, &manifest.site, patient.id, &rows, domain).map_err(|e| match e {
-        StoreError::Database { source, .. } => db(source),
-        other => ImportError::Store { path: p.clone(), source: other },
-    })?;
+    let db = |source| ImportError::Store {
+        path: p.clone(),
+        source: StoreError::Database {
+            path: db_path.clone(),
+            source,
+        },
+    };
+    store
+        .record_import(&manifest.bundle_id, &digest, &manifest.site, patient.id, &rows, domain)
+        .map_err(|e| match e {
+            StoreError::Database { source, .. } => db(source),
+            other => ImportError::Store {
+                path: p.clone(),
+                source: other,
+            },
+        })?;
     crate::fault::point("committed");
-    Ok(ImportOutcome::Imported { pseudonym: patient.pseudonym, instances, minted: patient.minted })
+    Ok(ImportOutcome::Imported {
+        pseudonym: patient.pseudonym,
+        instances,
+        minted: patient.minted,
+    })
 }
 
 /// Rewrites `index.csv` when an import committed since it was last written (also after a crash
@@ -199,8 +302,11 @@ pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, Store
         return Ok(false);
     }
     archive
-        .write_index(|row| store.for_each_index_row(|r| row(r)))
-        .map_err(|source| StoreError::Io { path: index.clone(), source })?;
+        .write_index(|row| store.for_each_index_row(row))
+        .map_err(|source| StoreError::Io {
+            path: index.clone(),
+            source,
+        })?;
     crate::fault::point("indexed");
     store.mark_index_clean()?;
     Ok(true)
@@ -208,11 +314,25 @@ pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, Store
 
 impl Store {
     /// Records an imported bundle, its instances and the audit entry in one transaction.
-    fn record_import(&mut self, bundle_id: &str, digest: &str, site: &str, patient_id: i64, rows: &[IndexRow], domain: &str) -> Result<(), StoreError> {
+    fn record_import(
+        &mut self,
+        bundle_id: &str,
+        digest: &str,
+        site: &str,
+        patient_id: i64,
+        rows: &[IndexRow],
+        domain: &str,
+    ) -> Result<(), StoreError> {
         let path = self.db_path();
-        let db = |source| StoreError::Database { path: path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
         let secrets = &self.secrets;
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         tx.execute(
             "INSERT INTO bundles (bundle_id, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![bundle_id, digest, site, patient_id, rows.len() as i64, now()],
@@ -226,13 +346,29 @@ impl Store {
                 )
                 .map_err(db)?;
             for r in rows {
-                stmt.execute(params![r.path, patient_id, bundle_id, r.study_uid, r.series_uid, r.sop_uid, r.modality, r.study_date, r.series_description, r.patient_age, r.patient_sex])
-                    .map_err(db)?;
+                stmt.execute(params![
+                    r.path,
+                    patient_id,
+                    bundle_id,
+                    r.study_uid,
+                    r.series_uid,
+                    r.sop_uid,
+                    r.modality,
+                    r.study_date,
+                    r.series_description,
+                    r.patient_age,
+                    r.patient_sex
+                ])
+                .map_err(db)?;
             }
         }
         // index.csv is rewritten after the commit; until then it is stale, and a crash in between
         // must not leave it so: the flag makes the next import rewrite it.
-        tx.execute("INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'", []).map_err(db)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
+            [],
+        )
+        .map_err(db)?;
         let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
         audit::append(&tx, secrets, "import", &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
         tx.commit().map_err(db)
@@ -251,7 +387,9 @@ impl Store {
     /// Records that index.csv is current.
     pub fn mark_index_clean(&mut self) -> Result<(), StoreError> {
         let path = self.db_path();
-        self.conn.execute("UPDATE meta SET value = '0' WHERE key = 'index_dirty'", []).map_err(|source| StoreError::Database { path, source })?;
+        self.conn
+            .execute("UPDATE meta SET value = '0' WHERE key = 'index_dirty'", [])
+            .map_err(|source| StoreError::Database { path, source })?;
         Ok(())
     }
 
@@ -279,7 +417,10 @@ impl Store {
                 patient_age: get(8)?,
                 patient_sex: get(9)?,
             };
-            f(row).map_err(|source| StoreError::Io { path: self.db_path(), source })?;
+            f(row).map_err(|source| StoreError::Io {
+                path: self.db_path(),
+                source,
+            })?;
         }
         Ok(())
     }

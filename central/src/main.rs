@@ -63,13 +63,20 @@ fn open(store: &Path) -> Result<Store> {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Init { store, backup_recipients } => {
+        Command::Init {
+            store,
+            backup_recipients,
+        } => {
             let backups = backup_recipients
                 .iter()
                 .map(|r| r.parse().with_context(|| format!("--backup-recipient {r}")))
                 .collect::<Result<Vec<_>>>()?;
             let s = Store::create(&store, &passphrase(true)?, &backups)?;
-            eprintln!("created the store in {}; the steward identity is {}", store.display(), store.join(pseal_central::store::IDENTITY_FILE).display());
+            eprintln!(
+                "created the store in {}; the steward identity is {}",
+                store.display(),
+                store.join(pseal_central::store::IDENTITY_FILE).display()
+            );
             eprintln!("give this recipient to every site (pseal init --recipient …):");
             println!("{}", s.identity().recipient());
             Ok(EXIT_OK)
@@ -80,16 +87,28 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
-        Command::Recipients { action: RecipientsAction::Add { store, recipient } } => {
+        Command::Recipients {
+            action: RecipientsAction::Add { store, recipient },
+        } => {
             let r = recipient.parse().context("recipient")?;
             let added = open(&store)?.add_backup_recipient(&r)?;
-            println!("{}", if added { "added; sites must add it to their configuration's recipients" } else { "already a recipient" });
+            println!(
+                "{}",
+                if added {
+                    "added; sites must add it to their configuration's recipients"
+                } else {
+                    "already a recipient"
+                }
+            );
             Ok(EXIT_OK)
         }
         Command::Enroll { store, site, key } => {
             let key = key.parse().context("--key")?;
             let added = open(&store)?.enroll(&site, &key)?;
-            println!("{} {key} for site {site}", if added { "enrolled" } else { "already enrolled:" });
+            println!(
+                "{} {key} for site {site}",
+                if added { "enrolled" } else { "already enrolled:" }
+            );
             Ok(EXIT_OK)
         }
         Command::Revoke { store, site, key } => {
@@ -98,7 +117,13 @@ fn run(cli: Cli) -> Result<u8> {
             println!("revoked {key} for site {site}");
             Ok(EXIT_OK)
         }
-        Command::Import { store, archive, domain, json, bundles } => import(&store, &archive, &domain, json, &bundles),
+        Command::Import {
+            store,
+            archive,
+            domain,
+            json,
+            bundles,
+        } => import(&store, &archive, &domain, json, &bundles),
         Command::Check { pseudonym } => match pseudonym.parse::<Pseudonym>() {
             Ok(p) => {
                 println!("{p} is well-formed");
@@ -109,7 +134,12 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(EXIT_REFUSED)
             }
         },
-        Command::Reidentify { store, reason, json, pseudonym } => {
+        Command::Reidentify {
+            store,
+            reason,
+            json,
+            pseudonym,
+        } => {
             if reason.trim().is_empty() {
                 bail!("--reason must say why (it is recorded in the audit log)");
             }
@@ -118,15 +148,33 @@ fn run(cli: Cli) -> Result<u8> {
             let Some((domain, id)) = s.open_identity(&p)? else {
                 bail!("no patient has pseudonym {p} in this store");
             };
-            s.audit("reidentify", &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }))?;
+            s.audit(
+                "reidentify",
+                &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }),
+            )?;
             if json {
-                println!("{}", serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() })
+                );
             } else {
-                println!("pseudonym {p} (domain {domain}) is local ID {} at site {}", id.local_id.expose(), id.site);
+                println!(
+                    "pseudonym {p} (domain {domain}) is local ID {} at site {}",
+                    id.local_id.expose(),
+                    id.site
+                );
             }
             Ok(EXIT_OK)
         }
-        Command::Release { store, archive, to, all, pseudonyms, out, json } => {
+        Command::Release {
+            store,
+            archive,
+            to,
+            all,
+            pseudonyms,
+            out,
+            json,
+        } => {
             let to = to.parse().context("--to")?;
             let selection = match (all, pseudonyms) {
                 (true, _) => Selection::All,
@@ -135,7 +183,8 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
-            let archive = Archive::open(&archive).with_context(|| format!("opening the archive {}", archive.display()))?;
+            let archive =
+                Archive::open(&archive).with_context(|| format!("opening the archive {}", archive.display()))?;
             let summary = release(&mut s, &archive, &to, &selection, &out, &renderer)?;
             renderer.finish();
             if json {
@@ -157,7 +206,9 @@ fn run(cli: Cli) -> Result<u8> {
                 if json {
                     println!("{}", serde_json::to_string(&e)?);
                 } else {
-                    let at = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
+                    let at = chrono::DateTime::from_timestamp(e.at, 0)
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_default();
                     println!("{:>6}  {at}  {:<11} {}", e.seq, e.action, e.detail);
                 }
             }
@@ -181,34 +232,57 @@ fn run(cli: Cli) -> Result<u8> {
 
 fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundles: &[PathBuf]) -> Result<u8> {
     let renderer = Renderer::new(json);
-    let _lock = Store::lock(store_dir, || renderer.say("another pseal-central holds the store; waiting for it to finish…"))?;
+    let _lock = Store::lock(store_dir, || {
+        renderer.say("another pseal-central holds the store; waiting for it to finish…")
+    })?;
     let mut store = open(store_dir)?;
-    let archive = Archive::open(archive_dir).with_context(|| format!("opening the archive {}", archive_dir.display()))?;
-    archive.clean_staging().with_context(|| format!("cleaning {}", archive.staging_dir().display()))?;
+    let archive =
+        Archive::open(archive_dir).with_context(|| format!("opening the archive {}", archive_dir.display()))?;
+    archive
+        .clean_staging()
+        .with_context(|| format!("cleaning {}", archive.staging_dir().display()))?;
     let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
     for bundle in bundles {
-        renderer.event(Event::Phase { name: "import", total: None });
+        renderer.event(Event::Phase {
+            name: "import",
+            total: None,
+        });
         match import_bundle(&mut store, &archive, bundle, domain, &renderer) {
             Ok(ImportOutcome::Imported { instances: n, .. }) => {
                 imported += 1;
                 instances += n;
-                renderer.event(Event::Imported { bundle: bundle.display().to_string(), outcome: "imported", instances: n });
+                renderer.event(Event::Imported {
+                    bundle: bundle.display().to_string(),
+                    outcome: "imported",
+                    instances: n,
+                });
                 renderer.say(&format!("imported {} ({n} instances)", bundle.display()));
             }
             Ok(ImportOutcome::AlreadyImported) => {
                 already += 1;
-                renderer.event(Event::Imported { bundle: bundle.display().to_string(), outcome: "already-imported", instances: 0 });
+                renderer.event(Event::Imported {
+                    bundle: bundle.display().to_string(),
+                    outcome: "already-imported",
+                    instances: 0,
+                });
                 renderer.say(&format!("{} was already imported; nothing changed", bundle.display()));
             }
             Err(e) => {
                 refused += 1;
-                renderer.event(Event::Refused { bundle: bundle.display().to_string(), reason: e.to_string() });
+                renderer.event(Event::Refused {
+                    bundle: bundle.display().to_string(),
+                    reason: e.to_string(),
+                });
                 renderer.say(&format!("REFUSED {e}"));
             }
         }
     }
-    pseal_central::import::refresh_index(&mut store, &archive)
-        .with_context(|| format!("writing {}", archive_dir.join(pseal_central::archive::INDEX_FILE).display()))?;
+    pseal_central::import::refresh_index(&mut store, &archive).with_context(|| {
+        format!(
+            "writing {}",
+            archive_dir.join(pseal_central::archive::INDEX_FILE).display()
+        )
+    })?;
     renderer.finish();
     if json {
         renderer.json_line(&serde_json::json!({

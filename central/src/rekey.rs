@@ -8,8 +8,8 @@
 //! `090Y`). The birth date itself is never written or stored.
 
 use chrono::NaiveDate;
-use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::header::Header;
+use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
@@ -80,11 +80,21 @@ pub struct RekeyContext<'a> {
 }
 
 /// Re-keys `object` (the staged instance `entry`) with its captured originals.
-pub fn rekey(mut object: DefaultDicomObject, entry: &str, captured: &Captured, ctx: &RekeyContext<'_>) -> Result<(Vec<u8>, IndexFields), RekeyError> {
+pub fn rekey(
+    mut object: DefaultDicomObject,
+    entry: &str,
+    captured: &Captured,
+    ctx: &RekeyContext<'_>,
+) -> Result<(Vec<u8>, IndexFields), RekeyError> {
     let uid_map: HashMap<&str, String> = captured
         .uids
         .iter()
-        .map(|p| (p.placeholder.trim_end_matches(['\0', ' ']), (ctx.archive_uid)(&p.original)))
+        .map(|p| {
+            (
+                p.placeholder.trim_end_matches(['\0', ' ']),
+                (ctx.archive_uid)(&p.original),
+            )
+        })
         .collect();
     replace_uids(&mut object, &uid_map);
 
@@ -95,21 +105,40 @@ pub fn rekey(mut object: DefaultDicomObject, entry: &str, captured: &Captured, c
         }
     }
     let pseudonym = ctx.pseudonym.to_string();
-    object.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from(pseudonym.as_str())));
-    object.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(pseudonym.as_str())));
+    object.put(DataElement::new(
+        tags::PATIENT_ID,
+        VR::LO,
+        PrimitiveValue::from(pseudonym.as_str()),
+    ));
+    object.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from(pseudonym.as_str()),
+    ));
     if let Some(age) = age_at_scan(captured) {
         object.put(DataElement::new(tags::PATIENT_AGE, VR::AS, PrimitiveValue::from(age)));
     }
     if shifted_any {
-        object.put(DataElement::new(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, VR::CS, PrimitiveValue::from("MODIFIED")));
+        object.put(DataElement::new(
+            tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
+            VR::CS,
+            PrimitiveValue::from("MODIFIED"),
+        ));
     }
 
     let text = |obj: &DefaultDicomObject, tag: Tag| -> String {
-        obj.element(tag).ok().and_then(|e| e.to_str().ok()).map(|s| s.trim_end_matches(['\0', ' ']).to_string()).unwrap_or_default()
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .unwrap_or_default()
     };
     let sop_uid = text(&object, tags::SOP_INSTANCE_UID);
     if sop_uid.is_empty() {
-        return Err(RekeyError::Missing { entry: entry.into(), what: "SOP Instance UID" });
+        return Err(RekeyError::Missing {
+            entry: entry.into(),
+            what: "SOP Instance UID",
+        });
     }
     let fields = IndexFields {
         study_uid: text(&object, tags::STUDY_INSTANCE_UID),
@@ -122,14 +151,23 @@ pub fn rekey(mut object: DefaultDicomObject, entry: &str, captured: &Captured, c
         patient_sex: text(&object, tags::PATIENT_SEX),
     };
     if fields.study_uid.is_empty() {
-        return Err(RekeyError::Missing { entry: entry.into(), what: "Study Instance UID" });
+        return Err(RekeyError::Missing {
+            entry: entry.into(),
+            what: "Study Instance UID",
+        });
     }
     if fields.series_uid.is_empty() {
-        return Err(RekeyError::Missing { entry: entry.into(), what: "Series Instance UID" });
+        return Err(RekeyError::Missing {
+            entry: entry.into(),
+            what: "Series Instance UID",
+        });
     }
     object.update_meta(|m| m.media_storage_sop_instance_uid = sop_uid);
     let mut bytes = Vec::new();
-    object.write_all(&mut bytes).map_err(|e| RekeyError::Encode { entry: entry.into(), reason: e.to_string() })?;
+    object.write_all(&mut bytes).map_err(|e| RekeyError::Encode {
+        entry: entry.into(),
+        reason: e.to_string(),
+    })?;
     Ok((bytes, fields))
 }
 
@@ -159,8 +197,15 @@ fn replace_uids(obj: &mut InMemDicomObject, map: &HashMap<&str, String>) {
                 None => continue,
             };
             if values.iter().any(|s| map.contains_key(s.as_str())) {
-                let mapped: Vec<String> = values.iter().map(|s| map.get(s.as_str()).cloned().unwrap_or_else(|| s.clone())).collect();
-                obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::Strs(mapped.into_iter().collect())));
+                let mapped: Vec<String> = values
+                    .iter()
+                    .map(|s| map.get(s.as_str()).cloned().unwrap_or_else(|| s.clone()))
+                    .collect();
+                obj.put(DataElement::new(
+                    tag,
+                    VR::UI,
+                    PrimitiveValue::Strs(mapped.into_iter().collect()),
+                ));
             }
         }
     }
@@ -232,9 +277,15 @@ pub fn age_at_scan(captured: &Captured) -> Option<String> {
     let birth = parse_da(captured.birth_date.as_deref()?)?;
     let top_date = |tag: Tag| {
         let t = (u32::from(tag.0) << 16) | u32::from(tag.1);
-        captured.values.iter().find(|v| v.path.is_empty() && v.tag == t).and_then(|v| parse_da(v.value.trim_end_matches(['\0', ' '])))
+        captured
+            .values
+            .iter()
+            .find(|v| v.path.is_empty() && v.tag == t)
+            .and_then(|v| parse_da(v.value.trim_end_matches(['\0', ' '])))
     };
-    let scan = top_date(tags::STUDY_DATE).or_else(|| top_date(tags::SERIES_DATE)).or_else(|| top_date(tags::ACQUISITION_DATE))?;
+    let scan = top_date(tags::STUDY_DATE)
+        .or_else(|| top_date(tags::SERIES_DATE))
+        .or_else(|| top_date(tags::ACQUISITION_DATE))?;
     Some(format_age(birth, scan))
 }
 
@@ -254,7 +305,8 @@ pub fn format_age(birth: NaiveDate, at: NaiveDate) -> String {
     if years >= 2 {
         return format!("{years:03}Y");
     }
-    let months = (at.year() - birth.year()) * 12 + at.month() as i32 - birth.month() as i32 - i32::from(at.day() < birth.day());
+    let months =
+        (at.year() - birth.year()) * 12 + at.month() as i32 - birth.month() as i32 - i32::from(at.day() < birth.day());
     if months >= 1 {
         return format!("{months:03}M");
     }
@@ -283,11 +335,22 @@ mod tests {
 
     #[test]
     fn shifting_keeps_intervals_and_times() {
-        let v = |vr: &str, value: &str| CapturedValue { path: vec![], tag: 0, vr: vr.into(), value: value.into() };
+        let v = |vr: &str, value: &str| CapturedValue {
+            path: vec![],
+            tag: 0,
+            vr: vr.into(),
+            value: value.into(),
+        };
         assert_eq!(shift_value(&v("DA", "20240301"), -1), Some("20240229".into()));
-        assert_eq!(shift_value(&v("DT", "20240301123000.5+0100"), -1), Some("20240229123000.5+0100".into()));
+        assert_eq!(
+            shift_value(&v("DT", "20240301123000.5+0100"), -1),
+            Some("20240229123000.5+0100".into())
+        );
         assert_eq!(shift_value(&v("TM", "123000"), -400), Some("123000".into()));
         assert_eq!(shift_value(&v("DA", "2024"), -1), None);
-        assert_eq!(shift_value(&v("DA", "20240101\\20240201"), 10), Some("20240111\\20240211".into()));
+        assert_eq!(
+            shift_value(&v("DA", "20240101\\20240201"), 10),
+            Some("20240111\\20240211".into())
+        );
     }
 }

@@ -92,10 +92,20 @@ pub fn read_pseudonyms(path: &Path) -> Result<BTreeSet<Pseudonym>, String> {
 }
 
 /// Writes a release package of `selection` to `out`, sealed to `to`.
-pub fn release(store: &mut Store, archive: &Archive, to: &StewardRecipient, selection: &Selection, out: &Path, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
+pub fn release(
+    store: &mut Store,
+    archive: &Archive,
+    to: &StewardRecipient,
+    selection: &Selection,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ReleaseSummary, ReleaseError> {
     let io_at = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ReleaseError::Io { path: path.clone(), source }
+        move |source| ReleaseError::Io {
+            path: path.clone(),
+            source,
+        }
     };
     let mut rows: Vec<IndexRow> = Vec::new();
     let wanted: Option<BTreeSet<String>> = match selection {
@@ -118,46 +128,82 @@ pub fn release(store: &mut Store, archive: &Archive, to: &StewardRecipient, sele
     if rows.is_empty() {
         return Err(ReleaseError::Empty);
     }
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let temp = tempfile::Builder::new().prefix(".pseal-release-").tempfile_in(&dir).map_err(io_at(&dir))?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let temp = tempfile::Builder::new()
+        .prefix(".pseal-release-")
+        .tempfile_in(&dir)
+        .map_err(io_at(&dir))?;
     let recipient = to.age_recipient();
-    let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)).map_err(|e| ReleaseError::Encrypt(e.to_string()))?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+        .map_err(|e| ReleaseError::Encrypt(e.to_string()))?;
     let stream = enc.wrap_output(io::BufWriter::new(temp)).map_err(io_at(out))?;
     let zstd = zstd::stream::write::Encoder::new(stream, 3).map_err(io_at(out))?;
     let mut tar = tar::Builder::new(zstd);
 
-    progress.event(Event::Phase { name: "release", total: Some(rows.len() as u64) });
+    progress.event(Event::Phase {
+        name: "release",
+        total: Some(rows.len() as u64),
+    });
     let mut index = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    index.write_record(INDEX_COLUMNS).map_err(|e| ReleaseError::Io { path: out.to_path_buf(), source: io::Error::other(e) })?;
+    index.write_record(INDEX_COLUMNS).map_err(|e| ReleaseError::Io {
+        path: out.to_path_buf(),
+        source: io::Error::other(e),
+    })?;
     for row in &rows {
         let src = archive.dir().join(&row.path);
         let file = std::fs::File::open(&src).map_err(io_at(&src))?;
         let size = file.metadata().map_err(io_at(&src))?.len();
         let h = header(&format!("archive/{}", row.path), size).map_err(io_at(out))?;
         tar.append(&h, file).map_err(io_at(out))?;
-        index.serialize(row).map_err(|e| ReleaseError::Io { path: out.to_path_buf(), source: io::Error::other(e) })?;
+        index.serialize(row).map_err(|e| ReleaseError::Io {
+            path: out.to_path_buf(),
+            source: io::Error::other(e),
+        })?;
         progress.event(Event::Advance { n: 1 });
     }
-    let index = index.into_inner().map_err(|e| ReleaseError::Io { path: out.to_path_buf(), source: io::Error::other(e.to_string()) })?;
+    let index = index.into_inner().map_err(|e| ReleaseError::Io {
+        path: out.to_path_buf(),
+        source: io::Error::other(e.to_string()),
+    })?;
     let h = header("archive/index.csv", index.len() as u64).map_err(io_at(out))?;
     tar.append(&h, index.as_slice()).map_err(io_at(out))?;
     let zstd = tar.into_inner().map_err(io_at(out))?;
     let stream = zstd.finish().map_err(io_at(out))?;
     let mut buffered = stream.finish().map_err(io_at(out))?;
     buffered.flush().map_err(io_at(out))?;
-    let temp = buffered.into_inner().map_err(|e| ReleaseError::Io { path: out.to_path_buf(), source: e.into_error() })?;
+    let temp = buffered.into_inner().map_err(|e| ReleaseError::Io {
+        path: out.to_path_buf(),
+        source: e.into_error(),
+    })?;
     temp.as_file().sync_all().map_err(io_at(out))?;
-    temp.persist_noclobber(out).map_err(|e| ReleaseError::Io { path: out.to_path_buf(), source: e.error })?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io_at(&dir))?;
+    temp.persist_noclobber(out).map_err(|e| ReleaseError::Io {
+        path: out.to_path_buf(),
+        source: e.error,
+    })?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(&dir))?;
 
     let mut hasher = sha2::Sha256::new();
     let mut f = std::fs::File::open(out).map_err(io_at(out))?;
     io::copy(&mut f, &mut hasher).map_err(io_at(out))?;
     let sha256 = hex::encode(hasher.finalize());
     let patients = rows.iter().map(|r| &r.pseudonym).collect::<BTreeSet<_>>().len() as u64;
-    let summary = ReleaseSummary { out: out.to_path_buf(), patients, instances: rows.len() as u64, sha256 };
+    let summary = ReleaseSummary {
+        out: out.to_path_buf(),
+        patients,
+        instances: rows.len() as u64,
+        sha256,
+    };
     let path = store.db_path();
-    let tx = store.conn.transaction().map_err(|source| StoreError::Database { path: path.clone(), source })?;
+    let tx = store.conn.transaction().map_err(|source| StoreError::Database {
+        path: path.clone(),
+        source,
+    })?;
     audit::append(
         &tx,
         &store.secrets,

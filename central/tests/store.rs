@@ -26,8 +26,13 @@ fn pseudonyms_are_stable_per_site_and_domain_and_the_file_reveals_no_local_id() 
     assert_eq!(a1.date_offset_days, a2.date_offset_days);
     assert!((-3652..=-366).contains(&a1.date_offset_days));
     let b = store.lookup_or_mint("default", "SITE-B", &id("PID-00424242")).unwrap();
-    assert_ne!(a1.pseudonym, b.pseudonym, "same local ID at another site is another patient");
-    let other_domain = store.lookup_or_mint("glioma-2027", "SITE-A", &id("PID-00424242")).unwrap();
+    assert_ne!(
+        a1.pseudonym, b.pseudonym,
+        "same local ID at another site is another patient"
+    );
+    let other_domain = store
+        .lookup_or_mint("glioma-2027", "SITE-A", &id("PID-00424242"))
+        .unwrap();
     assert_ne!(a1.pseudonym, other_domain.pseudonym, "domains get unrelated pseudonyms");
 
     let (domain, opened) = store.open_identity(&a1.pseudonym).unwrap().unwrap();
@@ -38,13 +43,22 @@ fn pseudonyms_are_stable_per_site_and_domain_and_the_file_reveals_no_local_id() 
     // Reopen (new process) and find the same pseudonym.
     drop(store);
     let mut store = Store::open(dir.path(), &pass()).unwrap();
-    assert_eq!(store.lookup_or_mint("default", "SITE-A", &id("PID-00424242")).unwrap().pseudonym, a1.pseudonym);
+    assert_eq!(
+        store
+            .lookup_or_mint("default", "SITE-A", &id("PID-00424242"))
+            .unwrap()
+            .pseudonym,
+        a1.pseudonym
+    );
     drop(store);
 
     // A stolen database file reveals no local ID.
     for name in [DATABASE_FILE.to_string(), format!("{DATABASE_FILE}-wal")] {
         if let Ok(bytes) = std::fs::read(dir.path().join(&name)) {
-            assert!(!bytes.windows(12).any(|w| w == b"PID-00424242"), "{name} holds a local ID in clear");
+            assert!(
+                !bytes.windows(12).any(|w| w == b"PID-00424242"),
+                "{name} holds a local ID in clear"
+            );
         }
     }
 }
@@ -58,7 +72,10 @@ fn wrong_passphrase_and_foreign_database_are_refused() {
     let wrong = Passphrase::new("not it".into()).unwrap();
     let err = Store::open(a.path(), &wrong).err().unwrap().to_string();
     assert!(err.contains("wrong passphrase"), "{err}");
-    assert!(matches!(Store::create(a.path(), &pass(), &[]), Err(StoreError::Exists(_))));
+    assert!(matches!(
+        Store::create(a.path(), &pass(), &[]),
+        Err(StoreError::Exists(_))
+    ));
     // b's database beside a's identity.
     std::fs::copy(b.path().join(DATABASE_FILE), a.path().join(DATABASE_FILE)).unwrap();
     let _ = std::fs::remove_file(a.path().join(format!("{DATABASE_FILE}-wal")));
@@ -78,7 +95,10 @@ fn enrolment_and_revocation() {
     assert!(!store.enroll("SITE-A", &k1).unwrap(), "enrolling twice is a no-op");
     assert!(store.enroll("SITE-A", &k2).unwrap(), "a site may have several keys");
     assert_eq!(store.site_status("SITE-A", &k1).unwrap(), SiteStatus::Enrolled);
-    assert_eq!(store.site_status("SITE-B", &k1).unwrap(), SiteStatus::OtherSite("SITE-A".into()));
+    assert_eq!(
+        store.site_status("SITE-B", &k1).unwrap(),
+        SiteStatus::OtherSite("SITE-A".into())
+    );
     assert!(store.enroll("SITE-B", &k1).is_err(), "a key belongs to one site");
     store.revoke("SITE-A", &k1).unwrap();
     assert_eq!(store.site_status("SITE-A", &k1).unwrap(), SiteStatus::Revoked);
@@ -107,7 +127,8 @@ fn any_edit_or_deletion_of_the_audit_log_is_detected() {
     let pristine = copy.path().join("pristine.sqlite");
     {
         let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch(&format!("VACUUM INTO '{}'", pristine.display())).unwrap();
+        c.execute_batch(&format!("VACUUM INTO '{}'", pristine.display()))
+            .unwrap();
     }
     let restore = || {
         let _ = std::fs::remove_file(dir.path().join(format!("{DATABASE_FILE}-wal")));
@@ -126,5 +147,9 @@ fn any_edit_or_deletion_of_the_audit_log_is_detected() {
         assert!(store.verify_audit().unwrap().is_some(), "{what} was not detected");
     }
     restore();
-    assert!(Store::open(dir.path(), &pass()).unwrap().verify_audit().unwrap().is_none());
+    assert!(Store::open(dir.path(), &pass())
+        .unwrap()
+        .verify_audit()
+        .unwrap()
+        .is_none());
 }

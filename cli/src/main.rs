@@ -34,9 +34,25 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Init { config, site, recipients, options, local_id_attribute } => init(&config, &site, &recipients, &options, &local_id_attribute),
-        Command::Export { config, input, out, json } => run_export(&config, &input, &out, json),
-        Command::Review { config, input, out, json } => run_review(&config, &input, &out, json),
+        Command::Init {
+            config,
+            site,
+            recipients,
+            options,
+            local_id_attribute,
+        } => init(&config, &site, &recipients, &options, &local_id_attribute),
+        Command::Export {
+            config,
+            input,
+            out,
+            json,
+        } => run_export(&config, &input, &out, json),
+        Command::Review {
+            config,
+            input,
+            out,
+            json,
+        } => run_review(&config, &input, &out, json),
         Command::Inspect { bundle, json } => inspect(&bundle, json),
     }
 }
@@ -52,18 +68,29 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
         .collect::<Result<Vec<_>>>()?;
     let options = Options::parse_list(options).context("--options")?;
     if config_path.exists() {
-        bail!("{} already exists; refusing to overwrite a site configuration", config_path.display());
+        bail!(
+            "{} already exists; refusing to overwrite a site configuration",
+            config_path.display()
+        );
     }
     let key_name = format!(
         "{}.site-key",
-        config_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pseal".into())
+        config_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pseal".into())
     );
     let config = SiteConfig {
         site: site.to_string(),
         site_key: key_name.into(),
         recipients,
-        local_id: LocalIdSource { attribute: local_id_attribute.to_string() },
-        deid: DeidConfig { options, ..DeidConfig::default() },
+        local_id: LocalIdSource {
+            attribute: local_id_attribute.to_string(),
+        },
+        deid: DeidConfig {
+            options,
+            ..DeidConfig::default()
+        },
     };
     config.local_id.tag().context("--local-id-attribute")?;
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -78,10 +105,18 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
         .create_new(true)
         .open(config_path)
         .with_context(|| format!("writing {}", config_path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).with_context(|| format!("writing {}", config_path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("writing {}", config_path.display()))?;
     file.sync_all()?;
-    eprintln!("wrote {} and the site key {} (mode 0600)", config_path.display(), key_path.display());
-    eprintln!("enrol this workstation at the steward with: pseal-central enroll --store DIR --site {site} --key {}", key.public());
+    eprintln!(
+        "wrote {} and the site key {} (mode 0600)",
+        config_path.display(),
+        key_path.display()
+    );
+    eprintln!(
+        "enrol this workstation at the steward with: pseal-central enroll --store DIR --site {site} --key {}",
+        key.public()
+    );
     println!("{}", key.public());
     Ok(EXIT_OK)
 }
@@ -140,7 +175,11 @@ fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
             report.counts.quarantined,
             report.counts.skipped
         );
-        println!("Read {} (and {} for every detail).", out.join(pseal::review::REPORT_MD).display(), out.join(pseal::review::REPORT_JSON).display());
+        println!(
+            "Read {} (and {} for every detail).",
+            out.join(pseal::review::REPORT_MD).display(),
+            out.join(pseal::review::REPORT_JSON).display()
+        );
     }
     Ok(EXIT_OK)
 }

@@ -38,19 +38,38 @@ fn assert_converged(world: &World, expected_instances: usize, expected_patients:
     assert_eq!(listed.len(), expected_instances, "no path twice");
     let pseudonyms: BTreeSet<&str> = rows.iter().map(|row| &row[0]).collect();
     assert_eq!(pseudonyms.len(), expected_patients, "one pseudonym per patient");
-    let on_disk: BTreeSet<PathBuf> = walkdir(&world.archive()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect();
+    let on_disk: BTreeSet<PathBuf> = walkdir(&world.archive())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
     assert_eq!(on_disk, listed, "no orphan and no missing file");
     let staging = world.archive().join(".pseal-staging");
     assert!(walkdir(&staging).is_empty(), "no temporary file left");
-    cmd("pseal-central").arg("audit").arg("--verify").arg("--store").arg(world.store()).assert().success();
+    cmd("pseal-central")
+        .arg("audit")
+        .arg("--verify")
+        .arg("--store")
+        .arg(world.store())
+        .assert()
+        .success();
 }
 
 #[test]
 fn an_import_killed_at_any_step_converges_on_rerun() {
-    let cases: Vec<String> = ["verified", "minted", "archive-file:1", "archive-file:4", "archive-file:7", "archive-synced", "committed:1", "committed:2", "indexed"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let cases: Vec<String> = [
+        "verified",
+        "minted",
+        "archive-file:1",
+        "archive-file:4",
+        "archive-file:7",
+        "archive-synced",
+        "committed:1",
+        "committed:2",
+        "indexed",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for step in cases {
         let (world, bundles, instances) = world_with_bundles();
         let out = cmd("pseal-central")
@@ -65,12 +84,20 @@ fn an_import_killed_at_any_step_converges_on_rerun() {
             .unwrap();
         assert!(!out.status.success(), "step {step}: the import should have been killed");
         let out = world.import(&bundles);
-        assert!(out.status.success(), "step {step}: re-run failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "step {step}: re-run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_converged(&world, instances, 2);
         // And a third run changes nothing.
         let before = snapshot(&world.archive());
         assert!(world.import(&bundles).status.success());
-        assert_eq!(snapshot(&world.archive()), before, "step {step}: a further run changed the archive");
+        assert_eq!(
+            snapshot(&world.archive()),
+            before,
+            "step {step}: a further run changed the archive"
+        );
     }
 }
 

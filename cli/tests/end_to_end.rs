@@ -45,7 +45,13 @@ fn reidentify_all(world: &World, pseudonyms: &BTreeSet<String>) -> BTreeMap<Stri
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        map.insert(p.clone(), (v["site"].as_str().unwrap().to_string(), v["local_id"].as_str().unwrap().to_string()));
+        map.insert(
+            p.clone(),
+            (
+                v["site"].as_str().unwrap().to_string(),
+                v["local_id"].as_str().unwrap().to_string(),
+            ),
+        );
     }
     map
 }
@@ -53,17 +59,38 @@ fn reidentify_all(world: &World, pseudonyms: &BTreeSet<String>) -> BTreeMap<Stri
 fn index_rows(archive: &Path) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(archive.join("index.csv")).unwrap();
     let headers = r.headers().unwrap().clone();
-    for col in ["pseudonym", "study_uid", "series_uid", "sop_uid", "modality", "study_date", "series_description", "path"] {
+    for col in [
+        "pseudonym",
+        "study_uid",
+        "series_uid",
+        "sop_uid",
+        "modality",
+        "study_date",
+        "series_description",
+        "path",
+    ] {
         assert!(headers.iter().any(|h| h == col), "index.csv lacks {col}");
     }
-    r.records().map(|rec| headers.iter().zip(rec.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()).collect()
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
 fn two_sites_two_timepoints_end_to_end() {
     let world = World::new();
     let root = world.dir.path().join("hospitals");
-    let spec = CohortSpec { shared_local_ids: 1, include_non_dicom: true, ..CohortSpec::small() };
+    let spec = CohortSpec {
+        shared_local_ids: 1,
+        include_non_dicom: true,
+        ..CohortSpec::small()
+    };
     let cohort = generate(&spec, &root).unwrap();
     let sites: Vec<String> = cohort.sites.iter().map(|s| s.site.clone()).collect();
     assert_eq!(sites.len(), 2);
@@ -103,28 +130,46 @@ fn two_sites_two_timepoints_end_to_end() {
     assert_eq!(map, first_map);
 
     // One pseudonym per (site, local ID); the shared local ID gets two.
-    let patients: Vec<(String, String)> = cohort.sites.iter().flat_map(|s| s.patients.iter().map(|p| (p.site.clone(), p.local_id.clone()))).collect();
+    let patients: Vec<(String, String)> = cohort
+        .sites
+        .iter()
+        .flat_map(|s| s.patients.iter().map(|p| (p.site.clone(), p.local_id.clone())))
+        .collect();
     let by_identity: BTreeMap<(String, String), String> = map.iter().map(|(p, id)| (id.clone(), p.clone())).collect();
     assert_eq!(by_identity.len(), patients.len(), "one pseudonym per patient");
     for key in &patients {
         assert!(by_identity.contains_key(key), "patient {key:?} has a pseudonym");
     }
     let shared = &cohort.sites[0].patients[0].local_id;
-    assert_eq!(&cohort.sites[1].patients[0].local_id, shared, "the fixture shares a local ID across sites");
-    assert_ne!(by_identity[&(sites[0].clone(), shared.clone())], by_identity[&(sites[1].clone(), shared.clone())]);
+    assert_eq!(
+        &cohort.sites[1].patients[0].local_id, shared,
+        "the fixture shares a local ID across sites"
+    );
+    assert_ne!(
+        by_identity[&(sites[0].clone(), shared.clone())],
+        by_identity[&(sites[1].clone(), shared.clone())]
+    );
 
     // Each patient's instances are all under their pseudonym, with both studies.
     for s in &cohort.sites {
         for p in &s.patients {
             let pseudonym = &by_identity[&(p.site.clone(), p.local_id.clone())];
             let mine: Vec<_> = rows.iter().filter(|r| &r["pseudonym"] == pseudonym).collect();
-            let count: usize = p.studies.iter().flat_map(|st| &st.series).map(|se| se.instances.len()).sum();
+            let count: usize = p
+                .studies
+                .iter()
+                .flat_map(|st| &st.series)
+                .map(|se| se.instances.len())
+                .sum();
             assert_eq!(mine.len(), count);
             let studies: BTreeSet<_> = mine.iter().map(|r| r["study_uid"].clone()).collect();
             assert_eq!(studies.len(), p.studies.len());
             // Dates are shifted, never the original.
             for r in &mine {
-                assert!(!p.studies.iter().any(|st| st.study_date == r["study_date"]), "study date must be shifted");
+                assert!(
+                    !p.studies.iter().any(|st| st.study_date == r["study_date"]),
+                    "study date must be shifted"
+                );
             }
         }
     }
@@ -136,7 +181,14 @@ fn two_sites_two_timepoints_end_to_end() {
         let path = world.archive().join(&row["path"]);
         assert!(row["path"].starts_with(&format!("{}/", row["pseudonym"])));
         let obj = dicom_object::open_file(&path).unwrap();
-        let get = |t| obj.element(t).unwrap().to_str().unwrap().trim_end_matches(['\0', ' ']).to_string();
+        let get = |t| {
+            obj.element(t)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(['\0', ' '])
+                .to_string()
+        };
         assert_eq!(get(tags::PATIENT_ID), row["pseudonym"]);
         assert_eq!(get(tags::PATIENT_NAME), row["pseudonym"]);
         assert_eq!(get(tags::SOP_INSTANCE_UID), row["sop_uid"]);
@@ -147,7 +199,11 @@ fn two_sites_two_timepoints_end_to_end() {
     for file in walkdir(&world.archive()) {
         let bytes = std::fs::read(&file).unwrap();
         for v in identifying.iter().filter(|v| !looks_like_date(v)) {
-            assert!(!contains(&bytes, v.as_bytes()), "{} holds the identifying value {v:?}", file.display());
+            assert!(
+                !contains(&bytes, v.as_bytes()),
+                "{} holds the identifying value {v:?}",
+                file.display()
+            );
         }
     }
 
@@ -168,7 +224,8 @@ fn two_sites_two_timepoints_end_to_end() {
             assert_eq!(h.username().unwrap().unwrap_or(""), "");
             assert_eq!(h.groupname().unwrap().unwrap_or(""), "");
             let path = entry.path().unwrap().to_string_lossy().to_string();
-            let generated = path.starts_with("instances/") || ["identity.age", "manifest.cbor", "auth.cbor"].contains(&path.as_str());
+            let generated = path.starts_with("instances/")
+                || ["identity.age", "manifest.cbor", "auth.cbor"].contains(&path.as_str());
             assert!(generated, "entry name {path} is not generated");
             let mut content = Vec::new();
             std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
@@ -177,14 +234,23 @@ fn two_sites_two_timepoints_end_to_end() {
             }
             let header_bytes = h.as_bytes().to_vec();
             for v in &identifying {
-                assert!(!contains(&content, v.as_bytes()), "{path} in {name} holds the identifying value {v:?}");
+                assert!(
+                    !contains(&content, v.as_bytes()),
+                    "{path} in {name} holds the identifying value {v:?}"
+                );
                 assert!(!contains(&header_bytes, v.as_bytes()));
             }
         }
     }
 
     // The export report stays local and holds nothing read from inside a file.
-    let report = std::fs::read_to_string(world.dir.path().join(format!("out-tp1-{}/export-report.json", sites[0]))).unwrap();
+    let report = std::fs::read_to_string(
+        world
+            .dir
+            .path()
+            .join(format!("out-tp1-{}/export-report.json", sites[0])),
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert!(v["counts"]["bundles"].as_u64().unwrap() >= 1);
     for id in identifying.iter().filter(|id| !looks_like_date(id)) {
@@ -203,14 +269,30 @@ fn two_sites_two_timepoints_end_to_end() {
     assert_eq!(snapshot(&world.archive()), before);
 
     // The audit chain verifies.
-    cmd("pseal-central").arg("audit").arg("--verify").arg("--store").arg(world.store()).assert().success();
+    cmd("pseal-central")
+        .arg("audit")
+        .arg("--verify")
+        .arg("--store")
+        .arg(world.store())
+        .assert()
+        .success();
 }
 
 #[test]
 fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let world = World::new();
     let root = world.dir.path().join("hospitals");
-    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, shared_local_ids: 0, ..CohortSpec::small() }, &root).unwrap();
+    let cohort = generate(
+        &CohortSpec {
+            sites: vec!["SITE-A".into()],
+            patients_per_site: 1,
+            timepoints: 1,
+            shared_local_ids: 0,
+            ..CohortSpec::small()
+        },
+        &root,
+    )
+    .unwrap();
     world.add_site("SITE-A", true);
     let good = world.export("SITE-A", &cohort.sites[0].dir, "out-a");
     assert_eq!(good.len(), 1);
@@ -250,7 +332,10 @@ fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let out = world.import(std::slice::from_ref(&flipped));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("flipped.pseal") && err.contains("damaged or has been altered"), "{err}");
+    assert!(
+        err.contains("flipped.pseal") && err.contains("damaged or has been altered"),
+        "{err}"
+    );
 
     let out = world.import(&rogue);
     assert_eq!(out.status.code(), Some(1));

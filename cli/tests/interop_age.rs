@@ -12,7 +12,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
@@ -25,7 +30,17 @@ fn stock_age_zstd_and_tar_list_a_bundle() {
     }
     let world = World::new();
     let root = world.dir.path().join("hospitals");
-    let cohort = generate(&CohortSpec { sites: vec!["SITE-A".into()], patients_per_site: 1, timepoints: 1, shared_local_ids: 0, ..CohortSpec::small() }, &root).unwrap();
+    let cohort = generate(
+        &CohortSpec {
+            sites: vec!["SITE-A".into()],
+            patients_per_site: 1,
+            timepoints: 1,
+            shared_local_ids: 0,
+            ..CohortSpec::small()
+        },
+        &root,
+    )
+    .unwrap();
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert_eq!(bundles.len(), 1);
@@ -47,7 +62,11 @@ fn stock_age_zstd_and_tar_list_a_bundle() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     writeln!(child.stdin.as_mut().unwrap(), "{PASSPHRASE}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "age -d failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "age -d failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let listing = Command::new("sh")
         .arg("-c")
         .arg(format!("zstd -dc {} | tar -tv", plain.display()))
@@ -57,8 +76,14 @@ fn stock_age_zstd_and_tar_list_a_bundle() {
     let text = String::from_utf8_lossy(&listing.stdout);
     let names: Vec<&str> = text.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
     assert_eq!(names.first().copied(), Some("instances/000001.dcm"));
-    assert_eq!(&names[names.len() - 3..], ["identity.age", "manifest.cbor", "auth.cbor"]);
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["identity.age", "manifest.cbor", "auth.cbor"]
+    );
     for line in text.lines() {
-        assert!(line.contains(" 0/0 ") && line.contains("1970-01-01"), "header not normalized: {line}");
+        assert!(
+            line.contains(" 0/0 ") && line.contains("1970-01-01"),
+            "header not normalized: {line}"
+        );
     }
 }

@@ -135,12 +135,24 @@ mod tests {
         assert_eq!(open_tag(&steward, &site.public(), &digest, &tag), Ok(()));
 
         let other_site = SiteSecretKey::generate();
-        assert_eq!(open_tag(&steward, &other_site.public(), &digest, &tag), Err(AuthError::BadTag));
+        assert_eq!(
+            open_tag(&steward, &other_site.public(), &digest, &tag),
+            Err(AuthError::BadTag)
+        );
         let other_steward = StewardIdentity::generate();
-        assert_eq!(open_tag(&other_steward, &site.public(), &digest, &tag), Err(AuthError::BadTag));
-        assert_eq!(open_tag(&steward, &site.public(), &[8u8; 32], &tag), Err(AuthError::BadTag));
+        assert_eq!(
+            open_tag(&other_steward, &site.public(), &digest, &tag),
+            Err(AuthError::BadTag)
+        );
+        assert_eq!(
+            open_tag(&steward, &site.public(), &[8u8; 32], &tag),
+            Err(AuthError::BadTag)
+        );
         let mut flipped = tag.clone();
         flipped.tag[0] ^= 1;
-        assert_eq!(open_tag(&steward, &site.public(), &digest, &flipped), Err(AuthError::BadTag));
+        assert_eq!(
+            open_tag(&steward, &site.public(), &digest, &flipped),
+            Err(AuthError::BadTag)
+        );
     }
 }

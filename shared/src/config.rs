@@ -51,7 +51,10 @@ impl LocalIdSource {
     pub fn tag(&self) -> Result<dicom_core::Tag, ConfigError> {
         parse_tag(&self.attribute).ok_or_else(|| ConfigError::Invalid {
             path: PathBuf::new(),
-            reason: format!("local_id.attribute '{}' is neither a DICOM keyword nor (gggg,eeee)", self.attribute),
+            reason: format!(
+                "local_id.attribute '{}' is neither a DICOM keyword nor (gggg,eeee)",
+                self.attribute
+            ),
         })
     }
 }
@@ -61,9 +64,14 @@ fn parse_tag(text: &str) -> Option<dicom_core::Tag> {
     let t = text.trim();
     if let Some(inner) = t.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
         let (g, e) = inner.split_once(',')?;
-        return Some(dicom_core::Tag(u16::from_str_radix(g.trim(), 16).ok()?, u16::from_str_radix(e.trim(), 16).ok()?));
+        return Some(dicom_core::Tag(
+            u16::from_str_radix(g.trim(), 16).ok()?,
+            u16::from_str_radix(e.trim(), 16).ok()?,
+        ));
     }
-    dicom_dictionary_std::StandardDataDictionary.by_name(t).map(|e| e.tag.inner())
+    dicom_dictionary_std::StandardDataDictionary
+        .by_name(t)
+        .map(|e| e.tag.inner())
 }
 
 /// A configuration problem, naming the file.
@@ -95,20 +103,31 @@ pub enum ConfigError {
 pub fn validate_site_name(site: &str) -> Result<(), String> {
     let ok = !site.is_empty()
         && site.len() <= 64
-        && site.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && site
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && site.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
-        Err(format!("site name '{}' must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit", site.escape_default()))
+        Err(format!(
+            "site name '{}' must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            site.escape_default()
+        ))
     }
 }
 
 impl SiteConfig {
     /// Reads and validates a configuration file.
     pub fn read(path: &Path) -> Result<SiteConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
-        let invalid = |reason: String| ConfigError::Invalid { path: path.to_path_buf(), reason };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
         let config: SiteConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         validate_site_name(&config.site).map_err(invalid)?;
         if config.recipients.is_empty() {
@@ -123,7 +142,10 @@ impl SiteConfig {
 
     /// Serializes to TOML.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid { path: PathBuf::new(), reason: e.to_string() })
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid {
+            path: PathBuf::new(),
+            reason: e.to_string(),
+        })
     }
 
     /// The site key path, resolved against the configuration file's folder.

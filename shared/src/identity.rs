@@ -126,7 +126,10 @@ impl<R: Read> IdentityOpener<R> {
         let header: IdentityHeader =
             ciborium::from_reader(&mut reader).map_err(|e| IdentityError::Malformed(e.to_string()))?;
         if header.version != IDENTITY_VERSION {
-            return Err(IdentityError::Malformed(format!("unsupported version {}", header.version)));
+            return Err(IdentityError::Malformed(format!(
+                "unsupported version {}",
+                header.version
+            )));
         }
         Ok(IdentityOpener { reader, header })
     }

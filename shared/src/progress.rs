@@ -91,9 +91,11 @@ pub mod render {
             } else if std::io::stderr().is_terminal() {
                 let bar = indicatif::ProgressBar::new(0);
                 bar.set_style(
-                    indicatif::ProgressStyle::with_template("{spinner} {prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 Renderer::Bar(bar)
             } else {

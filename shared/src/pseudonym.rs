@@ -208,6 +208,9 @@ mod tests {
         for c in [b'0', b'O', b'1', b'I'] {
             assert!(!ALPHABET.contains(&c));
         }
-        assert!(matches!("0AAA-AAAA-AAAAA".parse::<Pseudonym>(), Err(PseudonymError::Symbol('0'))));
+        assert!(matches!(
+            "0AAA-AAAA-AAAAA".parse::<Pseudonym>(),
+            Err(PseudonymError::Symbol('0'))
+        ));
     }
 }

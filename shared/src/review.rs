@@ -86,15 +86,26 @@ pub struct SealedSummary {
 fn attribute_label(tag: u32) -> String {
     use dicom_core::dictionary::DataDictionary;
     let t = dicom_core::Tag((tag >> 16) as u16, (tag & 0xffff) as u16);
-    let name = dicom_dictionary_std::StandardDataDictionary.by_tag(t).map(|e| e.alias).unwrap_or("(unknown)");
+    let name = dicom_dictionary_std::StandardDataDictionary
+        .by_tag(t)
+        .map(|e| e.alias)
+        .unwrap_or("(unknown)");
     format!("({:04X},{:04X}) {name}", t.0, t.1)
 }
 
 /// Runs a review of `input` into `out`.
-pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Progress) -> Result<ReviewReport, ExportError> {
+pub fn review(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ReviewReport, ExportError> {
     let out_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ExportError::Output { path: path.clone(), source }
+        move |source| ExportError::Output {
+            path: path.clone(),
+            source,
+        }
     };
     std::fs::create_dir_all(out).map_err(out_err(out))?;
     let scanned = scan::scan(input, ctx.config.local_id.tag()?, progress)?;
@@ -103,7 +114,11 @@ pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Prog
         site: ctx.config.site.clone(),
         profile: ctx.profile_info(),
         local_id_attribute: ctx.config.local_id.attribute.clone(),
-        counts: ReviewCounts { files_seen: scanned.files_seen, patients: scanned.patients.len() as u64, ..ReviewCounts::default() },
+        counts: ReviewCounts {
+            files_seen: scanned.files_seen,
+            patients: scanned.patients.len() as u64,
+            ..ReviewCounts::default()
+        },
         files: Vec::new(),
         quarantined: scanned.quarantined.clone(),
         skipped: scanned.skipped.clone(),
@@ -111,7 +126,10 @@ pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Prog
         sealed_identity: SealedSummary::default(),
     };
     let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
-    progress.event(Event::Phase { name: "review", total: Some(total) });
+    progress.event(Event::Phase {
+        name: "review",
+        total: Some(total),
+    });
     for (n, files) in scanned.patients.values().enumerate() {
         let folder = format!("patient-{:04}", n + 1);
         let uid_key = UidPlaceholderKey::random();
@@ -142,17 +160,29 @@ pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Prog
                     for v in &done.captured.values {
                         *s.values.entry(attribute_label(v.tag)).or_default() += 1;
                     }
-                    report.files.push(ReviewedFile { input: rel_in, output: rel_out });
+                    report.files.push(ReviewedFile {
+                        input: rel_in,
+                        output: rel_out,
+                    });
                 }
                 Err(left_out) => {
-                    progress.event(Event::Quarantined { path: rel_in.clone(), reason: left_out.to_string() });
-                    report.quarantined.push(LeftOut { path: rel_in, reason: left_out.to_string() });
+                    progress.event(Event::Quarantined {
+                        path: rel_in.clone(),
+                        reason: left_out.to_string(),
+                    });
+                    report.quarantined.push(LeftOut {
+                        path: rel_in,
+                        reason: left_out.to_string(),
+                    });
                 }
             }
             Ok(())
         });
         if let (Err(_), Some(e)) = (result, failure) {
-            return Err(ExportError::Output { path: out.to_path_buf(), source: e });
+            return Err(ExportError::Output {
+                path: out.to_path_buf(),
+                source: e,
+            });
         }
         if wrote_any {
             report.sealed_identity.local_ids += 1;
@@ -161,9 +191,32 @@ pub fn review(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Prog
     report.counts.reviewed = report.files.len() as u64;
     report.counts.quarantined = report.quarantined.len() as u64;
     report.counts.skipped = report.skipped.len() as u64;
-    write_atomically(&out.join(REPORT_JSON), &serde_json::to_vec_pretty(&report).unwrap_or_default()).map_err(out_err(&out.join(REPORT_JSON)))?;
+    write_atomically(
+        &out.join(REPORT_JSON),
+        &serde_json::to_vec_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(out_err(&out.join(REPORT_JSON)))?;
     write_atomically(&out.join(REPORT_MD), report.to_markdown().as_bytes()).map_err(out_err(&out.join(REPORT_MD)))?;
     Ok(report)
+}
+
+/// The per-attribute table of the Markdown report.
+fn actions_table(actions: &ActionCounts) -> String {
+    let mut md = String::from("| tag | attribute | action | times |\n|---|---|---|---|\n");
+    for line in actions.iter() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            line.tag_string,
+            line.name.replace('|', "\\|"),
+            line.action.name(),
+            line.count
+        );
+    }
+    if actions.is_empty() {
+        md.push_str("| | nothing was de-identified | | |\n");
+    }
+    md
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -182,19 +235,37 @@ impl ReviewReport {
         let _ = writeln!(md, "# pseal review — site {}\n", self.site);
         let _ = writeln!(md, "Produced by {}. Nothing was sealed or sent: these are the files an export would put into bundles, as they would leave the hospital.\n", self.tool);
         let _ = writeln!(md, "## Profile in force\n");
-        let _ = writeln!(md, "- Options: {}", if self.profile.options.is_empty() { "none (Basic Profile alone)".to_string() } else { self.profile.options.join(", ") });
-        let _ = writeln!(md, "- DeidentificationMethod written into every file: {}", self.profile.method);
+        let _ = writeln!(
+            md,
+            "- Options: {}",
+            if self.profile.options.is_empty() {
+                "none (Basic Profile alone)".to_string()
+            } else {
+                self.profile.options.join(", ")
+            }
+        );
+        let _ = writeln!(
+            md,
+            "- DeidentificationMethod written into every file: {}",
+            self.profile.method
+        );
         let _ = writeln!(md, "- Local patient ID taken from: {}\n", self.local_id_attribute);
         let _ = writeln!(md, "## Counts\n");
         let c = &self.counts;
         let _ = writeln!(md, "| files seen | patients | de-identified | quarantined | not DICOM |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n", c.files_seen, c.patients, c.reviewed, c.quarantined, c.skipped);
         let _ = writeln!(md, "## What was done to each attribute\n");
-        md.push_str(&self.actions.to_markdown_table());
-        let _ = writeln!(md, "\n## What goes into the sealed identity record (readable by the steward only)\n");
+        md.push_str(&actions_table(&self.actions));
+        let _ = writeln!(
+            md,
+            "\n## What goes into the sealed identity record (readable by the steward only)\n"
+        );
         let s = &self.sealed_identity;
         let _ = writeln!(md, "- local patient IDs: {}\n- original UIDs (replaced in the files by placeholders): {}\n- birth dates (for age at scan; never stored by the steward): {}", s.local_ids, s.uids, s.birth_dates);
         for (attr, n) in &s.values {
-            let _ = writeln!(md, "- {attr}: {n} original value(s), written back shifted by the steward");
+            let _ = writeln!(
+                md,
+                "- {attr}: {n} original value(s), written back shifted by the steward"
+            );
         }
         let _ = writeln!(md, "\n## Quarantined (not exported)\n");
         if self.quarantined.is_empty() {
@@ -210,7 +281,10 @@ impl ReviewReport {
         for q in &self.skipped {
             let _ = writeln!(md, "- `{}`: {}", q.path, q.reason);
         }
-        let _ = writeln!(md, "\nWhich input file became which output file is listed in `{REPORT_JSON}` (`files`).");
+        let _ = writeln!(
+            md,
+            "\nWhich input file became which output file is listed in `{REPORT_JSON}` (`files`)."
+        );
         md
     }
 }

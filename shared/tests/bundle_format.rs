@@ -15,7 +15,10 @@ struct Fixture {
 }
 
 fn profile() -> ProfileInfo {
-    ProfileInfo { options: vec!["clean-descriptors".into()], method: "test".into() }
+    ProfileInfo {
+        options: vec!["clean-descriptors".into()],
+        method: "test".into(),
+    }
 }
 
 fn write_bundle(f: &Fixture, instances: &[Vec<u8>]) -> PathBuf {
@@ -24,11 +27,18 @@ fn write_bundle(f: &Fixture, instances: &[Vec<u8>]) -> PathBuf {
     let recipients = vec![f.steward.recipient()];
     let mut writer = BundleWriter::create(&out, "SITE-A", &recipients).unwrap();
     let temp = tempfile::tempfile().unwrap();
-    let header = IdentityHeader { version: IDENTITY_VERSION, bundle_id: writer.bundle_id().into(), local_id: LocalId::new("12345678").unwrap() };
+    let header = IdentityHeader {
+        version: IDENTITY_VERSION,
+        bundle_id: writer.bundle_id().into(),
+        local_id: LocalId::new("12345678").unwrap(),
+    };
     let mut sealer = IdentitySealer::new(temp.try_clone().unwrap(), &recipients, &header).unwrap();
     for bytes in instances {
         let entry = writer.add_instance(bytes).unwrap();
-        let captured = Captured { birth_date: Some("19700101".into()), ..Captured::default() };
+        let captured = Captured {
+            birth_date: Some("19700101".into()),
+            ..Captured::default()
+        };
         sealer.add(&InstanceRecord { entry, captured }).unwrap();
     }
     sealer.finish().unwrap();
@@ -36,7 +46,11 @@ fn write_bundle(f: &Fixture, instances: &[Vec<u8>]) -> PathBuf {
 }
 
 fn fixture() -> Fixture {
-    Fixture { dir: tempfile::tempdir().unwrap(), steward: StewardIdentity::generate(), site: SiteSecretKey::generate() }
+    Fixture {
+        dir: tempfile::tempdir().unwrap(),
+        steward: StewardIdentity::generate(),
+        site: SiteSecretKey::generate(),
+    }
 }
 
 fn staging(f: &Fixture) -> PathBuf {
@@ -50,7 +64,9 @@ fn staging_is_empty(f: &Fixture) -> bool {
 }
 
 fn instances() -> Vec<Vec<u8>> {
-    (0..3u8).map(|i| (0..5000u32).map(|j| (j as u8).wrapping_mul(i + 1)).collect()).collect()
+    (0..3u8)
+        .map(|i| (0..5000u32).map(|j| (j as u8).wrapping_mul(i + 1)).collect())
+        .collect()
 }
 
 #[test]
@@ -81,7 +97,10 @@ fn what_is_written_is_read_back_identical() {
     drop(verified);
     assert!(staging_is_empty(&f), "staging is removed with the verified bundle");
     // No partial files are left next to the bundle.
-    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
@@ -114,9 +133,21 @@ fn every_flipped_byte_and_truncation_is_refused() {
         assert!(err.unwrap_err().to_string().contains("bad.pseal"));
         assert!(staging_is_empty(&f));
     }
-    for len in [0, 1, 21, 100, good.len() / 3, good.len() / 2, good.len() - 1000, good.len() - 1] {
+    for len in [
+        0,
+        1,
+        21,
+        100,
+        good.len() / 3,
+        good.len() / 2,
+        good.len() - 1000,
+        good.len() - 1,
+    ] {
         std::fs::write(&bad, &good[..len]).unwrap();
-        assert!(reader.open(&bad, &staging(&f)).is_err(), "truncation at {len} was not detected");
+        assert!(
+            reader.open(&bad, &staging(&f)).is_err(),
+            "truncation at {len} was not detected"
+        );
         assert!(staging_is_empty(&f));
     }
 }
@@ -126,9 +157,14 @@ fn every_flipped_byte_and_truncation_is_refused() {
 fn repack(f: &Fixture, bundle: &Path, change: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>) -> PathBuf {
     let file = std::fs::File::open(bundle).unwrap();
     let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).unwrap();
-    let r = dec.decrypt(std::iter::once(f.steward.age_identity() as &dyn age::Identity)).unwrap();
+    let r = dec
+        .decrypt(std::iter::once(f.steward.age_identity() as &dyn age::Identity))
+        .unwrap();
     let mut plain = Vec::new();
-    zstd::stream::read::Decoder::new(r).unwrap().read_to_end(&mut plain).unwrap();
+    zstd::stream::read::Decoder::new(r)
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
     let mut builder = tar::Builder::new(Vec::new());
     for entry in tar::Archive::new(plain.as_slice()).entries().unwrap() {
         let mut entry = entry.unwrap();
@@ -184,9 +220,16 @@ fn altered_dropped_or_reordered_entries_are_refused() {
         Some(c)
     });
     let err = reader.open(&manifest_edited, &staging(&f)).unwrap_err();
-    assert!(matches!(err, BundleError::SiteTag { .. } | BundleError::Corrupt { .. }), "{err}");
+    assert!(
+        matches!(err, BundleError::SiteTag { .. } | BundleError::Corrupt { .. }),
+        "{err}"
+    );
 
     let no_auth = repack(&f, &path, |n, c| (n != "auth.cbor").then_some(c));
-    assert!(reader.open(&no_auth, &staging(&f)).unwrap_err().to_string().contains("incomplete"));
+    assert!(reader
+        .open(&no_auth, &staging(&f))
+        .unwrap_err()
+        .to_string()
+        .contains("incomplete"));
     assert!(staging_is_empty(&f));
 }

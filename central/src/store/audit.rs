@@ -27,9 +27,16 @@ pub struct AuditEntry {
 }
 
 /// Appends an entry inside the caller's transaction.
-pub(crate) fn append(conn: &Connection, secrets: &StoreSecrets, action: &str, detail: &serde_json::Value) -> rusqlite::Result<()> {
+pub(crate) fn append(
+    conn: &Connection,
+    secrets: &StoreSecrets,
+    action: &str,
+    detail: &serde_json::Value,
+) -> rusqlite::Result<()> {
     let last: Option<(i64, String)> = conn
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -67,7 +74,10 @@ impl Store {
     /// Appends an audit entry in its own transaction.
     pub fn audit(&mut self, action: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
         let path = self.db_path();
-        let db = |source| StoreError::Database { path: path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(db)?;
         append(&tx, &self.secrets, action, detail).map_err(db)?;
         tx.commit().map_err(db)
@@ -75,16 +85,30 @@ impl Store {
 
     /// Every entry, oldest first.
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq, at, action, detail, hash FROM audit ORDER BY seq").map_err(|e| self.db_err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at, action, detail, hash FROM audit ORDER BY seq")
+            .map_err(|e| self.db_err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok(AuditEntry { seq: r.get(0)?, at: r.get(1)?, action: r.get(2)?, detail: r.get(3)?, hash: r.get(4)? }))
+            .query_map([], |r| {
+                Ok(AuditEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    action: r.get(2)?,
+                    detail: r.get(3)?,
+                    hash: r.get(4)?,
+                })
+            })
             .map_err(|e| self.db_err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.db_err(e))
     }
 
     /// Verifies the whole chain; `Ok(None)` when it is intact.
     pub fn verify_audit(&self) -> Result<Option<ChainBreak>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT seq, at, action, detail, prev_hash, hash FROM audit ORDER BY seq").map_err(|e| self.db_err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at, action, detail, prev_hash, hash FROM audit ORDER BY seq")
+            .map_err(|e| self.db_err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.db_err(e))?;
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1i64;
@@ -96,21 +120,37 @@ impl Store {
             let prev_hash: String = r.get(4).map_err(|e| self.db_err(e))?;
             let hash: String = r.get(5).map_err(|e| self.db_err(e))?;
             if seq != expected_seq {
-                return Ok(Some(ChainBreak { seq: expected_seq, reason: format!("entry {expected_seq} is missing (next is {seq})") }));
+                return Ok(Some(ChainBreak {
+                    seq: expected_seq,
+                    reason: format!("entry {expected_seq} is missing (next is {seq})"),
+                }));
             }
             if prev_hash != prev {
-                return Ok(Some(ChainBreak { seq, reason: "does not link to the previous entry".into() }));
+                return Ok(Some(ChainBreak {
+                    seq,
+                    reason: "does not link to the previous entry".into(),
+                }));
             }
             if self.secrets.audit_mac(&prev, seq, at, &action, &detail) != hash {
-                return Ok(Some(ChainBreak { seq, reason: "was altered (its MAC does not verify)".into() }));
+                return Ok(Some(ChainBreak {
+                    seq,
+                    reason: "was altered (its MAC does not verify)".into(),
+                }));
             }
             prev = hash;
             expected_seq += 1;
         }
-        let head: Option<String> = self.conn.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0)).optional().map_err(|e| self.db_err(e))?;
+        let head: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.db_err(e))?;
         let last = expected_seq - 1;
         if head.as_deref() != Some(head_value(&self.secrets, last, &prev).as_str()) {
-            return Ok(Some(ChainBreak { seq: last + 1, reason: "the newest entries were deleted (the chain is shorter than its recorded head)".into() }));
+            return Ok(Some(ChainBreak {
+                seq: last + 1,
+                reason: "the newest entries were deleted (the chain is shorter than its recorded head)".into(),
+            }));
         }
         Ok(None)
     }

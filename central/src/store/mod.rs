@@ -97,7 +97,10 @@ pub(crate) fn now() -> i64 {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let db = |source| StoreError::Database { path: path.to_path_buf(), source };
+    let db = |source| StoreError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
     let conn = Connection::open(path).map_err(db)?;
     conn.execute_batch(schema::PRAGMAS).map_err(db)?;
     Ok(conn)
@@ -112,7 +115,10 @@ impl Store {
         if identity_path.exists() || db_path.exists() {
             return Err(StoreError::Exists(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -122,7 +128,12 @@ impl Store {
         identity.write_encrypted(&identity_path, passphrase)?;
         let created = Self::create_database(&db_path, &identity, backups);
         match created {
-            Ok((conn, secrets)) => Ok(Store { dir: dir.to_path_buf(), conn, identity, secrets }),
+            Ok((conn, secrets)) => Ok(Store {
+                dir: dir.to_path_buf(),
+                conn,
+                identity,
+                secrets,
+            }),
             Err(e) => {
                 let _ = std::fs::remove_file(&db_path);
                 let _ = std::fs::remove_file(&identity_path);
@@ -131,23 +142,59 @@ impl Store {
         }
     }
 
-    fn create_database(db_path: &Path, identity: &StewardIdentity, backups: &[StewardRecipient]) -> Result<(Connection, StoreSecrets), StoreError> {
-        let db = |source| StoreError::Database { path: db_path.to_path_buf(), source };
+    fn create_database(
+        db_path: &Path,
+        identity: &StewardIdentity,
+        backups: &[StewardRecipient],
+    ) -> Result<(Connection, StoreSecrets), StoreError> {
+        let db = |source| StoreError::Database {
+            path: db_path.to_path_buf(),
+            source,
+        };
         let mut conn = open_connection(db_path)?;
         let secrets = StoreSecrets::generate();
         let mut recipients = vec![identity.recipient()];
         recipients.extend(backups.iter().cloned());
-        let sealed = secrets.seal(&recipients).map_err(|reason| StoreError::Secrets { path: db_path.to_path_buf(), reason })?;
+        let sealed = secrets.seal(&recipients).map_err(|reason| StoreError::Secrets {
+            path: db_path.to_path_buf(),
+            reason,
+        })?;
         let tx = conn.transaction().map_err(db)?;
         tx.execute_batch(schema::SCHEMA).map_err(db)?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", params![schema::SCHEMA_VERSION.to_string()]).map_err(db)?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('steward', ?1)", params![identity.recipient().to_string()]).map_err(db)?;
-        tx.execute("INSERT INTO meta (key, value) VALUES ('secrets', ?1)", params![hex::encode(sealed)]).map_err(db)?;
-        tx.execute("INSERT INTO recipients (recipient, role, added_at) VALUES (?1, 'steward', ?2)", params![identity.recipient().to_string(), now()]).map_err(db)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+            params![schema::SCHEMA_VERSION.to_string()],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('steward', ?1)",
+            params![identity.recipient().to_string()],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('secrets', ?1)",
+            params![hex::encode(sealed)],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO recipients (recipient, role, added_at) VALUES (?1, 'steward', ?2)",
+            params![identity.recipient().to_string(), now()],
+        )
+        .map_err(db)?;
         for b in backups {
-            tx.execute("INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)", params![b.to_string(), now()]).map_err(db)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)",
+                params![b.to_string(), now()],
+            )
+            .map_err(db)?;
         }
-        audit::append(&tx, &secrets, "init", &serde_json::json!({ "steward": identity.recipient().to_string(), "backups": backups.len() })).map_err(db)?;
+        audit::append(
+            &tx,
+            &secrets,
+            "init",
+            &serde_json::json!({ "steward": identity.recipient().to_string(), "backups": backups.len() }),
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok((conn, secrets))
     }
@@ -161,16 +208,39 @@ impl Store {
         }
         let identity = StewardIdentity::read_encrypted(&identity_path, passphrase)?;
         let conn = open_connection(&db_path)?;
-        let db = |source| StoreError::Database { path: db_path.clone(), source };
-        let steward: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'steward'", [], |r| r.get(0)).optional().map_err(db)?;
+        let db = |source| StoreError::Database {
+            path: db_path.clone(),
+            source,
+        };
+        let steward: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'steward'", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
         let steward = steward.ok_or_else(|| StoreError::Missing(dir.to_path_buf()))?;
         if steward != identity.recipient().to_string() {
-            return Err(StoreError::ForeignDatabase { path: db_path, database: steward, identity: identity.recipient().to_string() });
+            return Err(StoreError::ForeignDatabase {
+                path: db_path,
+                database: steward,
+                identity: identity.recipient().to_string(),
+            });
         }
-        let sealed: String = conn.query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0)).map_err(db)?;
-        let sealed = hex::decode(sealed).map_err(|e| StoreError::Secrets { path: db_path.clone(), reason: e.to_string() })?;
-        let secrets = StoreSecrets::open(&sealed, &identity).map_err(|reason| StoreError::Secrets { path: db_path.clone(), reason })?;
-        Ok(Store { dir: dir.to_path_buf(), conn, identity, secrets })
+        let sealed: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0))
+            .map_err(db)?;
+        let sealed = hex::decode(sealed).map_err(|e| StoreError::Secrets {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let secrets = StoreSecrets::open(&sealed, &identity).map_err(|reason| StoreError::Secrets {
+            path: db_path.clone(),
+            reason,
+        })?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            conn,
+            identity,
+            secrets,
+        })
     }
 
     /// Every recipient sites must seal to, steward first; needs no passphrase.
@@ -179,9 +249,14 @@ impl Store {
         if !db_path.exists() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
-        let db = |source| StoreError::Database { path: db_path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: db_path.clone(),
+            source,
+        };
         let conn = Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(db)?;
-        let mut stmt = conn.prepare("SELECT recipient FROM recipients ORDER BY role = 'backup', added_at, recipient").map_err(db)?;
+        let mut stmt = conn
+            .prepare("SELECT recipient FROM recipients ORDER BY role = 'backup', added_at, recipient")
+            .map_err(db)?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
         rows.collect::<Result<Vec<String>, _>>().map_err(db)
     }
@@ -195,11 +270,25 @@ impl Store {
     /// Adds a backup recipient: sites must re-run `pseal init` or edit their recipients to use it.
     pub fn add_backup_recipient(&mut self, recipient: &StewardRecipient) -> Result<bool, StoreError> {
         let db_path = self.db_path();
-        let db = |source| StoreError::Database { path: db_path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: db_path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(db)?;
-        let n = tx.execute("INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)", params![recipient.to_string(), now()]).map_err(db)?;
+        let n = tx
+            .execute(
+                "INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)",
+                params![recipient.to_string(), now()],
+            )
+            .map_err(db)?;
         if n > 0 {
-            audit::append(&tx, &self.secrets, "recipient-add", &serde_json::json!({ "recipient": recipient.to_string() })).map_err(db)?;
+            audit::append(
+                &tx,
+                &self.secrets,
+                "recipient-add",
+                &serde_json::json!({ "recipient": recipient.to_string() }),
+            )
+            .map_err(db)?;
         }
         tx.commit().map_err(db)?;
         Ok(n > 0)
@@ -209,8 +298,16 @@ impl Store {
     /// once when the lock is busy so the caller can say why it is waiting.
     pub fn lock(dir: &Path, on_wait: impl FnOnce()) -> Result<File, StoreError> {
         let path = dir.join(LOCK_FILE);
-        let io = |source| StoreError::Io { path: path.clone(), source };
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -243,7 +340,10 @@ impl Store {
     }
 
     pub(crate) fn db_err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Database { path: self.db_path(), source }
+        StoreError::Database {
+            path: self.db_path(),
+            source,
+        }
     }
 
     /// Read access to the connection.

@@ -46,19 +46,41 @@ impl Store {
     pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
         let index = self.secrets.blind_index(domain, site, local_id.expose());
         let path = self.db_path();
-        let db = |source| StoreError::Database { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let found: Option<(i64, String, i64)> = tx
-            .query_row("SELECT id, pseudonym, date_offset_days FROM patients WHERE domain = ?1 AND blind_index = ?2", params![domain, &index[..]], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT id, pseudonym, date_offset_days FROM patients WHERE domain = ?1 AND blind_index = ?2",
+                params![domain, &index[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(db)?;
         if let Some((id, text, offset)) = found {
-            let pseudonym = text.parse().map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
-            return Ok(PatientRef { id, pseudonym, date_offset_days: offset, minted: false });
+            let pseudonym = text
+                .parse()
+                .map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
+            return Ok(PatientRef {
+                id,
+                pseudonym,
+                date_offset_days: offset,
+                minted: false,
+            });
         }
-        let sealed = seal_identity(&self.secrets, &index, &SealedIdentity { site: site.to_string(), local_id: local_id.clone() })?;
+        let sealed = seal_identity(
+            &self.secrets,
+            &index,
+            &SealedIdentity {
+                site: site.to_string(),
+                local_id: local_id.clone(),
+            },
+        )?;
         let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
         for _ in 0..16 {
             let pseudonym = Pseudonym::random();
@@ -69,30 +91,51 @@ impl Store {
             if inserted == 1 {
                 let id = tx.last_insert_rowid();
                 tx.commit().map_err(db)?;
-                return Ok(PatientRef { id, pseudonym, date_offset_days: offset, minted: true });
+                return Ok(PatientRef {
+                    id,
+                    pseudonym,
+                    date_offset_days: offset,
+                    minted: true,
+                });
             }
         }
-        Err(StoreError::Refused("could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into()))
+        Err(StoreError::Refused(
+            "could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into(),
+        ))
     }
 
     /// The sealed identity behind a pseudonym, opened (for re-identification; the caller audits).
     pub fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
         let row: Option<(String, Vec<u8>, Vec<u8>)> = self
             .conn
-            .query_row("SELECT domain, blind_index, sealed_identity FROM patients WHERE pseudonym = ?1", params![pseudonym.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT domain, blind_index, sealed_identity FROM patients WHERE pseudonym = ?1",
+                params![pseudonym.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.db_err(e))?;
-        let Some((domain, index, sealed)) = row else { return Ok(None) };
-        let plain = self.secrets.open_row(&index, &sealed).map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
-        let id: SealedIdentity = ciborium::from_reader(plain.as_slice()).map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        let Some((domain, index, sealed)) = row else {
+            return Ok(None);
+        };
+        let plain = self
+            .secrets
+            .open_row(&index, &sealed)
+            .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
+        let id: SealedIdentity = ciborium::from_reader(plain.as_slice())
+            .map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
         Ok(Some((domain, id)))
     }
 
     /// Number of patients in a domain.
     pub fn patient_count(&self, domain: &str) -> Result<i64, StoreError> {
-        self.conn.query_row("SELECT COUNT(*) FROM patients WHERE domain = ?1", params![domain], |r| r.get(0)).map_err(|e| self.db_err(e))
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM patients WHERE domain = ?1",
+                params![domain],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db_err(e))
     }
 }
 

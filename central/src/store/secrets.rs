@@ -31,12 +31,19 @@ fn random32() -> [u8; 32] {
 
 impl StoreSecrets {
     pub(crate) fn generate() -> StoreSecrets {
-        StoreSecrets { version: 1, blind_index_key: random32(), uid_key: random32(), audit_key: random32(), identity_key: random32() }
+        StoreSecrets {
+            version: 1,
+            blind_index_key: random32(),
+            uid_key: random32(),
+            audit_key: random32(),
+            identity_key: random32(),
+        }
     }
 
     pub(crate) fn seal(&self, recipients: &[StewardRecipient]) -> Result<Vec<u8>, String> {
         let ages: Vec<age::x25519::Recipient> = recipients.iter().map(StewardRecipient::age_recipient).collect();
-        let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| e.to_string())?;
+        let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         let mut w = enc.wrap_output(&mut out).map_err(|e| e.to_string())?;
         let mut plain = zeroize::Zeroizing::new(Vec::new());
@@ -74,7 +81,15 @@ impl StoreSecrets {
 
     /// The blind index of a patient: HMAC over length-prefixed domain, site and local ID.
     pub fn blind_index(&self, domain: &str, site: &str, local_id: &str) -> [u8; 32] {
-        Self::mac(&self.blind_index_key, &[b"pseal blind index v1", domain.as_bytes(), site.as_bytes(), local_id.as_bytes()])
+        Self::mac(
+            &self.blind_index_key,
+            &[
+                b"pseal blind index v1",
+                domain.as_bytes(),
+                site.as_bytes(),
+                local_id.as_bytes(),
+            ],
+        )
     }
 
     /// The archive UID for an original UID.
@@ -88,7 +103,9 @@ impl StoreSecrets {
         let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.identity_key).into());
         let mut nonce = [0u8; 24];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-        let ct = cipher.encrypt((&nonce).into(), Payload { msg: plain, aad }).map_err(|e| e.to_string())?;
+        let ct = cipher
+            .encrypt((&nonce).into(), Payload { msg: plain, aad })
+            .map_err(|e| e.to_string())?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
@@ -110,6 +127,16 @@ impl StoreSecrets {
 
     /// The chained MAC of one audit entry.
     pub fn audit_mac(&self, prev: &str, seq: i64, at: i64, action: &str, detail: &str) -> String {
-        hex::encode(Self::mac(&self.audit_key, &[b"pseal audit v1", prev.as_bytes(), &seq.to_be_bytes(), &at.to_be_bytes(), action.as_bytes(), detail.as_bytes()]))
+        hex::encode(Self::mac(
+            &self.audit_key,
+            &[
+                b"pseal audit v1",
+                prev.as_bytes(),
+                &seq.to_be_bytes(),
+                &at.to_be_bytes(),
+                action.as_bytes(),
+                detail.as_bytes(),
+            ],
+        ))
     }
 }

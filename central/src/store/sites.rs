@@ -43,10 +43,23 @@ impl Store {
             SiteStatus::Unknown => {}
         }
         let path = self.db_path();
-        let db = |source| StoreError::Database { path: path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(db)?;
-        tx.execute("INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)", params![key.to_string(), site, now()]).map_err(db)?;
-        audit::append(&tx, &self.secrets, "enroll", &serde_json::json!({ "site": site, "key": key.to_string() })).map_err(db)?;
+        tx.execute(
+            "INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)",
+            params![key.to_string(), site, now()],
+        )
+        .map_err(db)?;
+        audit::append(
+            &tx,
+            &self.secrets,
+            "enroll",
+            &serde_json::json!({ "site": site, "key": key.to_string() }),
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(true)
     }
@@ -56,14 +69,35 @@ impl Store {
         match self.site_status(site, key)? {
             SiteStatus::Enrolled => {}
             SiteStatus::Revoked => return Ok(()),
-            SiteStatus::OtherSite(other) => return Err(StoreError::Refused(format!("key {key} belongs to site {other}, not {site}"))),
-            SiteStatus::Unknown => return Err(StoreError::Refused(format!("key {key} is not enrolled for site {site}"))),
+            SiteStatus::OtherSite(other) => {
+                return Err(StoreError::Refused(format!(
+                    "key {key} belongs to site {other}, not {site}"
+                )))
+            }
+            SiteStatus::Unknown => {
+                return Err(StoreError::Refused(format!(
+                    "key {key} is not enrolled for site {site}"
+                )))
+            }
         }
         let path = self.db_path();
-        let db = |source| StoreError::Database { path: path.clone(), source };
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(db)?;
-        tx.execute("UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2", params![now(), key.to_string()]).map_err(db)?;
-        audit::append(&tx, &self.secrets, "revoke", &serde_json::json!({ "site": site, "key": key.to_string() })).map_err(db)?;
+        tx.execute(
+            "UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2",
+            params![now(), key.to_string()],
+        )
+        .map_err(db)?;
+        audit::append(
+            &tx,
+            &self.secrets,
+            "revoke",
+            &serde_json::json!({ "site": site, "key": key.to_string() }),
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)
     }
 
@@ -71,7 +105,11 @@ impl Store {
     pub fn site_status(&self, site: &str, key: &SitePublicKey) -> Result<SiteStatus, StoreError> {
         let row: Option<(String, Option<i64>)> = self
             .conn
-            .query_row("SELECT site, revoked_at FROM sites WHERE site_key = ?1", params![key.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT site, revoked_at FROM sites WHERE site_key = ?1",
+                params![key.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| self.db_err(e))?;
         Ok(match row {
@@ -84,9 +122,19 @@ impl Store {
 
     /// Every enrolled key.
     pub fn sites(&self) -> Result<Vec<SiteKeyRow>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT site, site_key, enrolled_at, revoked_at FROM sites ORDER BY site, enrolled_at").map_err(|e| self.db_err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT site, site_key, enrolled_at, revoked_at FROM sites ORDER BY site, enrolled_at")
+            .map_err(|e| self.db_err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok(SiteKeyRow { site: r.get(0)?, key: r.get(1)?, enrolled_at: r.get(2)?, revoked_at: r.get(3)? }))
+            .query_map([], |r| {
+                Ok(SiteKeyRow {
+                    site: r.get(0)?,
+                    key: r.get(1)?,
+                    enrolled_at: r.get(2)?,
+                    revoked_at: r.get(3)?,
+                })
+            })
             .map_err(|e| self.db_err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.db_err(e))
     }

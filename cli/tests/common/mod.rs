@@ -31,7 +31,12 @@ pub fn cmd(name: &str) -> Command {
 }
 
 pub fn last_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// A steward store plus enrolled sites, in one temporary folder.
@@ -43,7 +48,12 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let out = cmd("pseal-central").arg("init").arg("--store").arg(dir.path().join("store")).assert().success();
+        let out = cmd("pseal-central")
+            .arg("init")
+            .arg("--store")
+            .arg(dir.path().join("store"))
+            .assert()
+            .success();
         let recipient = last_line(&out.get_output().clone());
         assert!(recipient.starts_with("age1"), "{recipient}");
         World { dir, recipient }
@@ -179,7 +189,9 @@ pub fn bundle_plaintext(store: &Path, bundle: &Path) -> Vec<u8> {
     let id = pseal::keys::StewardIdentity::read_encrypted(&store.join("steward-identity.age"), &pass).unwrap();
     let file = std::fs::File::open(bundle).unwrap();
     let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).unwrap();
-    let r = dec.decrypt(std::iter::once(id.age_identity() as &dyn age::Identity)).unwrap();
+    let r = dec
+        .decrypt(std::iter::once(id.age_identity() as &dyn age::Identity))
+        .unwrap();
     let mut z = zstd::stream::read::Decoder::new(r).unwrap();
     let mut out = Vec::new();
     z.read_to_end(&mut out).unwrap();

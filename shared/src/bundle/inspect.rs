@@ -44,8 +44,14 @@ pub enum InspectError {
 
 /// Reads the age header of `path`.
 pub fn inspect(path: &Path) -> Result<BundleInfo, InspectError> {
-    let io = |source| InspectError::Io { path: path.to_path_buf(), source };
-    let not_age = |reason: &str| InspectError::NotAge { path: path.to_path_buf(), reason: reason.to_string() };
+    let io = |source| InspectError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_age = |reason: &str| InspectError::NotAge {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     let mut reader = BufReader::new(file).take(64 * 1024);
@@ -73,17 +79,31 @@ pub fn inspect(path: &Path) -> Result<BundleInfo, InspectError> {
             }
         }
     }
-    Ok(BundleInfo { path: path.to_path_buf(), size, format, recipients })
+    Ok(BundleInfo {
+        path: path.to_path_buf(),
+        size,
+        format,
+        recipients,
+    })
 }
 
 use std::io::Read as _;
 
 impl fmt::Display for BundleInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: age-encrypted pseal bundle ({}), {} bytes", self.path.display(), self.format, self.size)?;
+        writeln!(
+            f,
+            "{}: age-encrypted pseal bundle ({}), {} bytes",
+            self.path.display(),
+            self.format,
+            self.size
+        )?;
         for (kind, n) in &self.recipients {
             writeln!(f, "  sealed to {n} {kind} recipient(s)")?;
         }
-        write!(f, "  contents (site, manifest, instances, identity) are readable only by the steward or a backup identity")
+        write!(
+            f,
+            "  contents (site, manifest, instances, identity) are readable only by the steward or a backup identity"
+        )
     }
 }

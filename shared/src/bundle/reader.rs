@@ -128,10 +128,19 @@ impl<'a> BundleReader<'a> {
     /// file system as the destination so that files can be renamed into place).
     pub fn open(&self, path: &Path, staging_parent: &Path) -> Result<VerifiedBundle, BundleError> {
         let p = path.to_path_buf();
-        let corrupt = |reason: String| BundleError::Corrupt { path: p.clone(), reason };
-        let file = File::open(path).map_err(|source| BundleError::Io { path: p.clone(), source })?;
-        let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| BundleError::NotAge { path: p.clone(), reason: e.to_string() })?;
+        let corrupt = |reason: String| BundleError::Corrupt {
+            path: p.clone(),
+            reason,
+        };
+        let file = File::open(path).map_err(|source| BundleError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let decryptor =
+            age::Decryptor::new_buffered(BufReader::with_capacity(1 << 20, file)).map_err(|e| BundleError::NotAge {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?;
         let plain = decryptor
             .decrypt(std::iter::once(self.identity.age_identity() as &dyn age::Identity))
             .map_err(|e| match e {
@@ -142,7 +151,10 @@ impl<'a> BundleReader<'a> {
         let staging = tempfile::Builder::new()
             .prefix(".pseal-staging-")
             .tempdir_in(staging_parent)
-            .map_err(|source| BundleError::Io { path: staging_parent.to_path_buf(), source })?;
+            .map_err(|source| BundleError::Io {
+                path: staging_parent.to_path_buf(),
+                source,
+            })?;
         let mut archive = tar::Archive::new(zstd);
         let mut staged: Vec<Entry> = Vec::new();
         let mut instances = Vec::new();
@@ -168,16 +180,32 @@ impl<'a> BundleReader<'a> {
             if manifest_bytes.is_none() && !have_identity && name == expected_instance {
                 let dest = staging.path().join(format!("{:06}.dcm", instances.len() + 1));
                 let (sha, n) = stage(&mut entry, &dest).map_err(|e| stage_err(&p, &dest, e))?;
-                staged.push(Entry { name: name.clone(), kind: EntryKind::Instance, size: n, sha256: sha });
+                staged.push(Entry {
+                    name: name.clone(),
+                    kind: EntryKind::Instance,
+                    size: n,
+                    sha256: sha,
+                });
                 instances.push((name, dest));
             } else if manifest_bytes.is_none() && !have_identity && name == IDENTITY_ENTRY {
                 let (sha, n) = stage(&mut entry, &identity_path).map_err(|e| stage_err(&p, &identity_path, e))?;
-                staged.push(Entry { name, kind: EntryKind::Identity, size: n, sha256: sha });
+                staged.push(Entry {
+                    name,
+                    kind: EntryKind::Identity,
+                    size: n,
+                    sha256: sha,
+                });
                 have_identity = true;
             } else if have_identity && manifest_bytes.is_none() && name == MANIFEST_ENTRY {
-                manifest_bytes = Some(read_bounded(&mut entry, size, MAX_MANIFEST_BYTES).map_err(|e| corrupt(format!("{MANIFEST_ENTRY}: {e}")))?);
+                manifest_bytes = Some(
+                    read_bounded(&mut entry, size, MAX_MANIFEST_BYTES)
+                        .map_err(|e| corrupt(format!("{MANIFEST_ENTRY}: {e}")))?,
+                );
             } else if manifest_bytes.is_some() && name == AUTH_ENTRY {
-                auth_bytes = Some(read_bounded(&mut entry, size, MAX_AUTH_BYTES).map_err(|e| corrupt(format!("{AUTH_ENTRY}: {e}")))?);
+                auth_bytes = Some(
+                    read_bounded(&mut entry, size, MAX_AUTH_BYTES)
+                        .map_err(|e| corrupt(format!("{AUTH_ENTRY}: {e}")))?,
+                );
             } else {
                 return Err(corrupt(format!(
                     "unexpected entry '{}' (entries must be instances in order, then {IDENTITY_ENTRY}, {MANIFEST_ENTRY}, {AUTH_ENTRY})",
@@ -190,7 +218,9 @@ impl<'a> BundleReader<'a> {
         let mut rest = archive.into_inner();
         let mut tail = [0u8; 8192];
         loop {
-            let n = rest.read(&mut tail).map_err(|e| corrupt(format!("end of stream: {e}")))?;
+            let n = rest
+                .read(&mut tail)
+                .map_err(|e| corrupt(format!("end of stream: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -198,25 +228,43 @@ impl<'a> BundleReader<'a> {
                 return Err(corrupt("data after the end of the tar archive".into()));
             }
         }
-        let manifest_bytes = manifest_bytes.ok_or_else(|| corrupt(format!("no {MANIFEST_ENTRY}: the bundle is incomplete")))?;
+        let manifest_bytes =
+            manifest_bytes.ok_or_else(|| corrupt(format!("no {MANIFEST_ENTRY}: the bundle is incomplete")))?;
         let auth_bytes = auth_bytes.ok_or_else(|| corrupt(format!("no {AUTH_ENTRY}: the bundle is incomplete")))?;
 
         let manifest = Manifest::from_cbor(&manifest_bytes).map_err(|e| corrupt(format!("{MANIFEST_ENTRY}: {e}")))?;
         if manifest.format != FORMAT_VERSION {
-            return Err(BundleError::UnsupportedVersion { path: p, version: manifest.format });
+            return Err(BundleError::UnsupportedVersion {
+                path: p,
+                version: manifest.format,
+            });
         }
         let ours = self.identity.recipient();
         if manifest.steward != ours {
-            return Err(BundleError::WrongSteward { path: p, addressed: manifest.steward.to_string(), ours: ours.to_string() });
+            return Err(BundleError::WrongSteward {
+                path: p,
+                addressed: manifest.steward.to_string(),
+                ours: ours.to_string(),
+            });
         }
-        let tag: SiteTag = ciborium::from_reader(auth_bytes.as_slice()).map_err(|e| corrupt(format!("{AUTH_ENTRY}: {e}")))?;
+        let tag: SiteTag =
+            ciborium::from_reader(auth_bytes.as_slice()).map_err(|e| corrupt(format!("{AUTH_ENTRY}: {e}")))?;
         let digest: [u8; 32] = sha2::Sha256::digest(&manifest_bytes).into();
-        auth::open_tag(self.identity, &manifest.site_key, &digest, &tag)
-            .map_err(|source| BundleError::SiteTag { path: p.clone(), source })?;
+        auth::open_tag(self.identity, &manifest.site_key, &digest, &tag).map_err(|source| BundleError::SiteTag {
+            path: p.clone(),
+            source,
+        })?;
         if manifest.entries != staged {
             return Err(corrupt(describe_mismatch(&manifest.entries, &staged)));
         }
-        Ok(VerifiedBundle { path: p, manifest, manifest_digest: digest, staging, instances, identity: identity_path })
+        Ok(VerifiedBundle {
+            path: p,
+            manifest,
+            manifest_digest: digest,
+            staging,
+            instances,
+            identity: identity_path,
+        })
     }
 }
 
@@ -268,7 +316,11 @@ fn read_bounded<R: Read>(entry: R, size: u64, max: u64) -> Result<Vec<u8>, Strin
 
 fn describe_mismatch(claimed: &[Entry], found: &[Entry]) -> String {
     if claimed.len() != found.len() {
-        return format!("the manifest lists {} entries but the bundle holds {}", claimed.len(), found.len());
+        return format!(
+            "the manifest lists {} entries but the bundle holds {}",
+            claimed.len(),
+            found.len()
+        );
     }
     for (c, f) in claimed.iter().zip(found) {
         if c.name != f.name || c.kind != f.kind {

@@ -90,7 +90,9 @@ impl BundleWriter {
             .wrap_output(BufWriter::with_capacity(1 << 20, temp))
             .map_err(io_err)?;
         let mut zstd = zstd::stream::write::Encoder::new(stream, ZSTD_LEVEL).map_err(io_err)?;
-        let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
         if workers > 1 {
             zstd.multithread(workers).map_err(io_err)?;
         }
@@ -144,14 +146,22 @@ impl BundleWriter {
 
     /// Adds the sealed identity record (streamed from a temporary file), the manifest and the site
     /// tag, then finishes every layer, syncs and moves the bundle to its final name.
-    pub fn finish(mut self, mut identity: File, profile: ProfileInfo, site_key: &SiteSecretKey) -> Result<PathBuf, WriteError> {
+    pub fn finish(
+        mut self,
+        mut identity: File,
+        profile: ProfileInfo,
+        site_key: &SiteSecretKey,
+    ) -> Result<PathBuf, WriteError> {
         let size = identity.seek(io::SeekFrom::End(0)).map_err(|e| self.io(e))?;
         identity.rewind().map_err(|e| self.io(e))?;
         let h = header(IDENTITY_ENTRY, size).map_err(|e| self.io(e))?;
         let mut hashing = HashingReader::new(identity);
         self.sink.append(&h, &mut hashing).map_err(|e| self.io(e))?;
         if hashing.count != size {
-            return Err(self.io(io::Error::new(io::ErrorKind::UnexpectedEof, "identity record changed while writing")));
+            return Err(self.io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "identity record changed while writing",
+            )));
         }
         self.entries.push(Entry {
             name: IDENTITY_ENTRY.into(),
@@ -181,13 +191,20 @@ impl BundleWriter {
         self.sink.append(&h, tag_bytes.as_slice()).map_err(|e| self.io(e))?;
 
         let dir = self.dir.clone();
-        let io_err = |source| WriteError::Io { dir: dir.clone(), source };
+        let io_err = |source| WriteError::Io {
+            dir: dir.clone(),
+            source,
+        };
         let zstd = self.sink.into_inner().map_err(io_err)?;
         let stream = zstd.finish().map_err(io_err)?;
         let buffered = stream.finish().map_err(io_err)?;
         let temp = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
         temp.as_file().sync_all().map_err(io_err)?;
-        let final_path = dir.join(format!("{}-{}.{EXTENSION}", sanitize(&self.site), &self.bundle_id[..16]));
+        let final_path = dir.join(format!(
+            "{}-{}.{EXTENSION}",
+            sanitize(&self.site),
+            &self.bundle_id[..16]
+        ));
         temp.persist_noclobber(&final_path).map_err(|e| io_err(e.error))?;
         sync_dir(&dir).map_err(io_err)?;
         Ok(final_path)
@@ -197,7 +214,13 @@ impl BundleWriter {
 /// Keeps only characters safe in a file name; the site name is the hospital's own, not patient data.
 fn sanitize(site: &str) -> String {
     site.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -235,4 +258,3 @@ impl<R: Read> Read for HashingReader<R> {
         Ok(n)
     }
 }
-

@@ -36,7 +36,11 @@ impl fmt::Display for LeftOutReason {
 }
 
 /// Opens, de-identifies and re-encodes `path`.
-pub fn deidentify_path(path: &Path, profile: &Profile, uids: &UidPlaceholderKey) -> Result<DoneInstance, LeftOutReason> {
+pub fn deidentify_path(
+    path: &Path,
+    profile: &Profile,
+    uids: &UidPlaceholderKey,
+) -> Result<DoneInstance, LeftOutReason> {
     let object = dicom_object::OpenFileOptions::new()
         .open_file(path)
         .map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
@@ -48,7 +52,11 @@ pub fn deidentify_path(path: &Path, profile: &Profile, uids: &UidPlaceholderKey)
     done.object
         .write_all(&mut bytes)
         .map_err(|e| LeftOutReason::Unwritable(parser_reason(&e)))?;
-    Ok(DoneInstance { bytes, captured: done.captured, actions: done.actions })
+    Ok(DoneInstance {
+        bytes,
+        captured: done.captured,
+        actions: done.actions,
+    })
 }
 
 /// The parser's own words, stripped of anything that may quote the file's content.

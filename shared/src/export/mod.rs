@@ -68,7 +68,11 @@ impl ExportContext {
         let config = SiteConfig::read(config_path)?;
         let site_key = config.read_site_key(config_path)?;
         let profile = Profile::new(&config.deid);
-        Ok(ExportContext { config, site_key, profile })
+        Ok(ExportContext {
+            config,
+            site_key,
+            profile,
+        })
     }
 
     /// The profile as recorded in manifests.
@@ -86,27 +90,50 @@ pub fn profile_info(config: &DeidConfig, profile: &Profile) -> ProfileInfo {
 }
 
 /// Runs an export of `input` into `out` and writes `out/export-report.json`.
-pub fn export(ctx: &ExportContext, input: &Path, out: &Path, progress: &dyn Progress) -> Result<ExportReport, ExportError> {
-    std::fs::create_dir_all(out).map_err(|source| ExportError::Output { path: out.to_path_buf(), source })?;
+pub fn export(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ExportReport, ExportError> {
+    std::fs::create_dir_all(out).map_err(|source| ExportError::Output {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let local_id_tag = ctx.config.local_id.tag()?;
     let scanned = scan::scan(input, local_id_tag, progress)?;
     let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);
     let mut actions = ActionCounts::default();
 
     let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
-    progress.event(Event::Phase { name: "export", total: Some(total) });
+    progress.event(Event::Phase {
+        name: "export",
+        total: Some(total),
+    });
     for (patient_index, (local_id, files)) in scanned.patients.iter().enumerate() {
         match export_patient(ctx, input, out, local_id, files, &mut report, &mut actions, progress) {
             Ok(Some(summary)) => {
-                progress.event(Event::BundleWritten { file: summary.file.clone(), instances: summary.instances });
+                progress.event(Event::BundleWritten {
+                    file: summary.file.clone(),
+                    instances: summary.instances,
+                });
                 report.bundles.push(summary);
             }
             Ok(None) => {}
-            Err(reason) => report.failed.push(FailedPatient { patient: patient_index + 1, files: files.len(), reason }),
+            Err(reason) => report.failed.push(FailedPatient {
+                patient: patient_index + 1,
+                files: files.len(),
+                reason,
+            }),
         }
     }
     report.finish(actions);
-    report.write(&out.join(REPORT_FILE)).map_err(|source| ExportError::Output { path: out.join(REPORT_FILE), source })?;
+    report
+        .write(&out.join(REPORT_FILE))
+        .map_err(|source| ExportError::Output {
+            path: out.join(REPORT_FILE),
+            source,
+        })?;
     Ok(report)
 }
 
@@ -121,7 +148,10 @@ pub(crate) fn for_each_instance(
     mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String>,
 ) -> Result<(), String> {
     for chunk in files.chunks(CHUNK) {
-        let results: Vec<_> = chunk.par_iter().map(|path| instance::deidentify_path(path, profile, uid_key)).collect();
+        let results: Vec<_> = chunk
+            .par_iter()
+            .map(|path| instance::deidentify_path(path, profile, uid_key))
+            .collect();
         for (path, result) in chunk.iter().zip(results) {
             progress.event(Event::Advance { n: 1 });
             f(path, result)?;
@@ -148,23 +178,42 @@ fn export_patient(
         .prefix(".pseal-identity-")
         .tempfile_in(out)
         .map_err(|e| format!("temporary identity record in {}: {e}", out.display()))?;
-    let header = IdentityHeader { version: IDENTITY_VERSION, bundle_id: writer.bundle_id().to_string(), local_id: local_id.clone() };
-    let mut sealer = IdentitySealer::new(std::io::BufWriter::new(identity_file.reopen().map_err(|e| e.to_string())?), &ctx.config.recipients, &header)
-        .map_err(|e| e.to_string())?;
+    let header = IdentityHeader {
+        version: IDENTITY_VERSION,
+        bundle_id: writer.bundle_id().to_string(),
+        local_id: local_id.clone(),
+    };
+    let mut sealer = IdentitySealer::new(
+        std::io::BufWriter::new(identity_file.reopen().map_err(|e| e.to_string())?),
+        &ctx.config.recipients,
+        &header,
+    )
+    .map_err(|e| e.to_string())?;
     let uid_key = UidPlaceholderKey::random();
 
     for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
         match result {
             Ok(done) => {
                 let entry = writer.add_instance(&done.bytes).map_err(|e| e.to_string())?;
-                sealer.add(&InstanceRecord { entry, captured: done.captured }).map_err(|e| e.to_string())?;
+                sealer
+                    .add(&InstanceRecord {
+                        entry,
+                        captured: done.captured,
+                    })
+                    .map_err(|e| e.to_string())?;
                 actions.merge(&done.actions);
                 report.counts.exported += 1;
             }
             Err(left_out) => {
                 let rel = scan::relative(input, path);
-                progress.event(Event::Quarantined { path: rel.clone(), reason: left_out.to_string() });
-                report.quarantined.push(LeftOut { path: rel, reason: left_out.to_string() });
+                progress.event(Event::Quarantined {
+                    path: rel.clone(),
+                    reason: left_out.to_string(),
+                });
+                report.quarantined.push(LeftOut {
+                    path: rel,
+                    reason: left_out.to_string(),
+                });
             }
         }
         Ok(())
@@ -177,10 +226,15 @@ fn export_patient(
     sealed.into_inner().map_err(|e| e.into_error().to_string())?;
     let file = identity_file.reopen().map_err(|e| e.to_string())?;
     let bundle_id = writer.bundle_id().to_string();
-    let path = writer.finish(file, ctx.profile_info(), &ctx.site_key).map_err(|e| e.to_string())?;
+    let path = writer
+        .finish(file, ctx.profile_info(), &ctx.site_key)
+        .map_err(|e| e.to_string())?;
     drop(identity_file);
     Ok(Some(BundleSummary {
-        file: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         bundle_id,
         instances,
     }))

@@ -89,7 +89,11 @@ impl ExportReport {
             tool: crate::TOOL_VERSION.into(),
             site: site.into(),
             profile,
-            counts: Counts { files_seen: scanned.files_seen, patients: scanned.patients.len() as u64, ..Counts::default() },
+            counts: Counts {
+                files_seen: scanned.files_seen,
+                patients: scanned.patients.len() as u64,
+                ..Counts::default()
+            },
             bundles: Vec::new(),
             quarantined: scanned.quarantined.clone(),
             skipped: scanned.skipped.clone(),

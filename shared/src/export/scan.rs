@@ -49,11 +49,20 @@ pub fn is_part10(path: &Path) -> std::io::Result<bool> {
 
 /// Scans `input` recursively.
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
-    let meta = std::fs::metadata(input).map_err(|e| ExportError::Input { path: input.to_path_buf(), reason: e.to_string() })?;
+    let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
+        path: input.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     if !meta.is_dir() {
-        return Err(ExportError::Input { path: input.to_path_buf(), reason: "not a folder".into() });
+        return Err(ExportError::Input {
+            path: input.to_path_buf(),
+            reason: "not a folder".into(),
+        });
     }
-    progress.event(Event::Phase { name: "scan", total: None });
+    progress.event(Event::Phase {
+        name: "scan",
+        total: None,
+    });
     let mut scanned = Scanned::default();
     let walker = walkdir::WalkDir::new(input).follow_links(false).sort_by_file_name();
     for entry in walker {
@@ -61,7 +70,15 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(|p| relative(input, p)).unwrap_or_default();
-                scanned.skipped.push(LeftOut { path, reason: format!("cannot be read: {}", e.io_error().map(|e| e.to_string()).unwrap_or_else(|| "loop or error".into())) });
+                scanned.skipped.push(LeftOut {
+                    path,
+                    reason: format!(
+                        "cannot be read: {}",
+                        e.io_error()
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| "loop or error".into())
+                    ),
+                });
                 continue;
             }
         };
@@ -75,11 +92,17 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         match is_part10(path) {
             Ok(true) => {}
             Ok(false) => {
-                scanned.skipped.push(LeftOut { path: rel, reason: "not a DICOM Part 10 file (no DICM marker)".into() });
+                scanned.skipped.push(LeftOut {
+                    path: rel,
+                    reason: "not a DICOM Part 10 file (no DICM marker)".into(),
+                });
                 continue;
             }
             Err(e) => {
-                scanned.skipped.push(LeftOut { path: rel, reason: format!("cannot be read: {e}") });
+                scanned.skipped.push(LeftOut {
+                    path: rel,
+                    reason: format!("cannot be read: {e}"),
+                });
                 continue;
             }
         }
@@ -87,9 +110,15 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
             Ok(Some(id)) => scanned.patients.entry(id).or_default().push(path.to_path_buf()),
             Ok(None) => scanned.quarantined.push(LeftOut {
                 path: rel,
-                reason: format!("no local patient ID: attribute ({:04X},{:04X}) is absent or empty", local_id_tag.0, local_id_tag.1),
+                reason: format!(
+                    "no local patient ID: attribute ({:04X},{:04X}) is absent or empty",
+                    local_id_tag.0, local_id_tag.1
+                ),
             }),
-            Err(reason) => scanned.quarantined.push(LeftOut { path: rel, reason: format!("unreadable DICOM: {reason}") }),
+            Err(reason) => scanned.quarantined.push(LeftOut {
+                path: rel,
+                reason: format!("unreadable DICOM: {reason}"),
+            }),
         }
     }
     Ok(scanned)

@@ -10,13 +10,17 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum KeyFileError {
     /// The file exists and would be overwritten.
-    #[error("{path} already exists; refusing to overwrite a key (move it away first if you really mean to replace it)")]
+    #[error(
+        "{path} already exists; refusing to overwrite a key (move it away first if you really mean to replace it)"
+    )]
     Exists {
         /// The key file.
         path: PathBuf,
     },
     /// Group or other users can read the file.
-    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and check who may have copied it")]
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and check who may have copied it"
+    )]
     TooOpen {
         /// The key file.
         path: PathBuf,

@@ -56,12 +56,11 @@ impl SiteSecretKey {
     /// Reads a key file, refusing one that other users can read.
     pub fn read(path: &Path) -> Result<SiteSecretKey, KeyError> {
         files::check_private_permissions(path)?;
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
-            files::KeyFileError::Io {
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| files::KeyFileError::Io {
                 path: path.to_path_buf(),
                 source,
-            }
-        })?);
+            })?);
         SiteSecretKey::parse(&text).map_err(|e| match e {
             KeyError::Malformed { kind, reason } => KeyError::Malformed {
                 kind,

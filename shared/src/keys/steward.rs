@@ -89,13 +89,9 @@ impl StewardIdentity {
             path: path.to_path_buf(),
             reason,
         };
-        let mut writer = encryptor
-            .wrap_output(&mut out)
-            .map_err(|e| locked(e.to_string()))?;
+        let mut writer = encryptor.wrap_output(&mut out).map_err(|e| locked(e.to_string()))?;
         writer.write_all(plain.as_bytes()).map_err(|e| locked(e.to_string()))?;
-        writer
-            .finish()
-            .map_err(|e| locked(e.to_string()))?;
+        writer.finish().map_err(|e| locked(e.to_string()))?;
         files::write_private_file(path, &out)?;
         Ok(())
     }
@@ -108,7 +104,8 @@ impl StewardIdentity {
             reason,
         };
         let file = std::fs::File::open(path).map_err(|e| locked(e.to_string()))?;
-        let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(file)).map_err(|e| locked(e.to_string()))?;
+        let decryptor =
+            age::Decryptor::new_buffered(std::io::BufReader::new(file)).map_err(|e| locked(e.to_string()))?;
         if !decryptor.is_scrypt() {
             return Err(locked("it is not passphrase-protected".into()));
         }
@@ -139,9 +136,7 @@ impl StewardRecipient {
     /// The age recipient, for encrypting.
     pub fn age_recipient(&self) -> age::x25519::Recipient {
         // `text` was validated by `from_str` or produced by age itself.
-        age::x25519::Recipient::from_str(&self.text).unwrap_or_else(|_| {
-            age::x25519::Identity::generate().to_public()
-        })
+        age::x25519::Recipient::from_str(&self.text).unwrap_or_else(|_| age::x25519::Identity::generate().to_public())
     }
 
     /// The raw X25519 public key, for HPKE site authentication.

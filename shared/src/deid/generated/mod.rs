@@ -1,0 +1,5 @@
+//! Tables generated from the CSVs in `shared/data/` by `shared/tests/deid_generated.rs`.
+
+pub(crate) mod cid7050;
+pub(crate) mod safe_private;
+pub(crate) mod table_e1_1;

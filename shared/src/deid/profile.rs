@@ -1,0 +1,168 @@
+//! A site's de-identification profile: its configuration, and every row of Table E.1-1 resolved
+//! once into the action pseal takes under the selected options.
+
+use serde::{Deserialize, Serialize};
+
+use super::generated::cid7050::CID7050;
+use super::options::{DeidOption, Options};
+use super::private::SafePrivateIndex;
+use super::table::{rows, Cell, Code, Row, RowIndex};
+
+/// The de-identification part of a site configuration.
+#[derive(Serialize, Deserialize, Default, Clone, Debug, PartialEq, Eq)]
+#[serde(default)]
+pub struct DeidConfig {
+    /// The options applied on top of the Basic Profile; pseal's default profile
+    /// ([`Options::default_profile`]) when absent.
+    pub options: Options,
+    /// SOP Class UIDs that the site has checked and allows despite the burned-in rules: files of
+    /// these classes are exported instead of quarantined (a DICOMDIR never is).
+    pub allow_burned_in: Vec<String>,
+}
+
+/// What the Basic Profile does to an attribute, combined codes resolved.
+///
+/// pseal does not know which module and IOD type an attribute has in each SOP class, so a
+/// combined code takes the alternative that conforms whatever the type: D when D is among the
+/// alternatives (a dummy satisfies Type 1, 2 and 3), otherwise Z (`X/Z`); `X/Z/U*` keeps the
+/// sequence and replaces the instance UIDs inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Basic {
+    /// X.
+    Remove,
+    /// Z.
+    Empty,
+    /// D.
+    Dummy,
+    /// U.
+    Uid,
+    /// U* of X/Z/U*: the sequence is kept and its items cleaned (their UIDs are U rows).
+    RecurseReplacingUids,
+}
+
+impl Basic {
+    fn of(code: Code) -> Basic {
+        match code {
+            Code::X | Code::C | Code::K => Basic::Remove,
+            Code::Z | Code::XZ => Basic::Empty,
+            Code::D | Code::ZD | Code::XD | Code::XZD => Basic::Dummy,
+            Code::U => Basic::Uid,
+            Code::XZUStar => Basic::RecurseReplacingUids,
+        }
+    }
+}
+
+/// The action pseal takes on an attribute of a table row under the selected options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// The Basic Profile action.
+    Basic(Basic),
+    /// Keep (sequences: keep and clean the items).
+    Keep,
+    /// Clean: sequences are kept and their items cleaned; descriptions are kept when they pass
+    /// the vocabulary rule; otherwise the Basic Profile action applies.
+    Clean(Basic),
+    /// Retain Longitudinal Temporal Information with Modified Dates: a DA, DT or TM value is
+    /// captured for the steward, then the Basic Profile action applies.
+    Capture(Basic),
+}
+
+/// A resolved profile: the configuration plus per-row decisions and lookup indices.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    options: Options,
+    allow_burned_in: Vec<String>,
+    decisions: Vec<Decision>,
+    pub(crate) rows: RowIndex,
+    pub(crate) safe_private: SafePrivateIndex,
+}
+
+impl Profile {
+    /// Resolve a configuration.
+    pub fn new(config: &DeidConfig) -> Profile {
+        let options = config.options;
+        let decisions = rows().iter().map(|r| resolve(r, &options)).collect();
+        Profile {
+            options,
+            allow_burned_in: config.allow_burned_in.iter().map(|s| s.trim().to_string()).collect(),
+            decisions,
+            rows: RowIndex::new(),
+            safe_private: SafePrivateIndex::new(),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The SOP classes allowed despite the burned-in rules.
+    pub fn allow_burned_in(&self) -> &[String] {
+        &self.allow_burned_in
+    }
+
+    /// The values of De-identification Method (0012,0063), each at most 64 characters (LO):
+    /// the profile with pseal's version, then the CID 7050 meaning of each option applied.
+    pub fn method_description_values(&self) -> Vec<String> {
+        let mut values = vec![format!(
+            "Basic Application Confidentiality Profile (pseal {})",
+            env!("CARGO_PKG_VERSION")
+        )];
+        values.extend(self.options.iter().map(|o| o.code_meaning().to_string()));
+        values
+    }
+
+    /// De-identification Method (0012,0063) as one string, its values separated by `\` as DICOM
+    /// writes a multi-valued LO.
+    pub fn method_description(&self) -> String {
+        self.method_description_values().join("\\")
+    }
+
+    /// `(code value, code meaning)` of CID 7050 (coding scheme DCM) for
+    /// De-identification Method Code Sequence (0012,0064): 113100 Basic Application
+    /// Confidentiality Profile, then one code per option applied, in table order.
+    pub fn cid7050_codes(&self) -> Vec<(&'static str, &'static str)> {
+        let find = |meaning: &str| CID7050.iter().copied().find(|&(_, m)| m == meaning);
+        let mut codes: Vec<(&'static str, &'static str)> =
+            find("Basic Application Confidentiality Profile").into_iter().collect();
+        codes.extend(self.options.iter().filter_map(|o| find(o.code_meaning())));
+        codes
+    }
+
+    /// The decision for a row.
+    pub(crate) fn decision(&self, row: usize) -> Decision {
+        self.decisions
+            .get(row)
+            .copied()
+            .unwrap_or(Decision::Basic(Basic::Remove))
+    }
+}
+
+/// Resolve one row. Precedence when several selected options have a cell on the row: the
+/// Modified Dates capture first, then any C (clean), then any K (keep); cleaning is never less
+/// protective than keeping, and no real date leaves with Modified Dates on.
+fn resolve(row: &Row, options: &Options) -> Decision {
+    let basic = Basic::of(row.basic);
+    let cell = |o: DeidOption| {
+        if options.contains(o) {
+            row.options.get(o.column()).copied().unwrap_or(Cell::E)
+        } else {
+            Cell::E
+        }
+    };
+    if cell(DeidOption::RetainLongModifiedDates) == Cell::C {
+        return Decision::Capture(basic);
+    }
+    let cells: Vec<Cell> = DeidOption::ALL.into_iter().map(cell).collect();
+    if cells.contains(&Cell::C) {
+        return Decision::Clean(basic);
+    }
+    if cells.contains(&Cell::K) {
+        return Decision::Keep;
+    }
+    match row.basic {
+        Code::K => Decision::Keep,
+        Code::C => Decision::Clean(Basic::Remove),
+        _ => Decision::Basic(basic),
+    }
+}

@@ -1,0 +1,58 @@
+//! Placeholder UIDs: keyed, consistent within a bundle, unlinkable to the originals without the key.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroize;
+
+/// A per-bundle random key from which placeholder UIDs are derived.
+///
+/// The placeholder of a UID is `2.25.` followed by the decimal value of the first 16 bytes
+/// (big-endian `u128`) of HMAC-SHA256(key, original UID). The same original gives the same
+/// placeholder in every file of the bundle and at every depth, so references inside sequences
+/// stay consistent without any shared mutable state between threads; without the key a
+/// placeholder cannot be linked back to its original. The key bytes are zeroized on drop and
+/// never printed.
+pub struct UidPlaceholderKey([u8; 32]);
+
+impl UidPlaceholderKey {
+    /// A fresh key from the operating system's random number generator.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        UidPlaceholderKey(bytes)
+    }
+
+    /// A key from given bytes (tests, or a key kept by the caller).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        UidPlaceholderKey(bytes)
+    }
+
+    /// The placeholder UID for `original` (trailing spaces and NULs are not part of a UID and
+    /// are ignored).
+    pub fn placeholder(&self, original: &str) -> String {
+        let original = original.trim_end_matches(['\0', ' ']);
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.0) else {
+            unreachable!("HMAC accepts keys of any length")
+        };
+        mac.update(original.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        format!("2.25.{}", u128::from_be_bytes(first))
+    }
+}
+
+impl Drop for UidPlaceholderKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for UidPlaceholderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UidPlaceholderKey(..)")
+    }
+}

@@ -1,0 +1,453 @@
+//! The Clean Descriptors rule: a description is kept only when every token is acquisition
+//! vocabulary, otherwise the Basic Profile action applies. Never a guess that lets a name through.
+//!
+//! The rule, applied to each value of a multi-valued attribute (all must pass):
+//! 1. Lower-case; `ä ö ü ß` become `ae oe ue ss`; any other non-ASCII character fails the value.
+//! 2. A run of more than four digits fails (identifiers, dates written `20240131`), and so does a
+//!    four-digit run from 1900 to 2099 (a year).
+//! 3. Digit runs joined by `:` fail (clock times), and so do three digit runs joined by single
+//!    `.`, `-` or `/` (dates such as `31.01.24`).
+//! 4. The value is split into tokens at every character that is not an ASCII letter or digit.
+//! 5. A token of digits only passes. A token of letters only passes when it is in [`WORDS`].
+//!    A token mixing letters and digits (`t1`, `ep2d`, `5mm`, `b1000`, `h31s`) passes when it is
+//!    in [`WORDS`], or when its leading letters are in [`PREFIXES`] and every later letter run is
+//!    in [`SUFFIXES`] or [`PREFIXES`]; names do not contain digits.
+//!
+//! A value with no token (empty, or only punctuation) passes: it has nothing to leak.
+
+/// Whole tokens that pass: MR and CT acquisition, contrast, orientation and anatomy terms in
+/// English and German, as they appear in series, study and protocol descriptions.
+pub const WORDS: &[&str] = &[
+    // sequences and techniques
+    "t1",
+    "t2",
+    "t1w",
+    "t2w",
+    "pd",
+    "pdw",
+    "t2star",
+    "t2s",
+    "flair",
+    "mprage",
+    "mp2rage",
+    "tse",
+    "fse",
+    "frfse",
+    "se",
+    "gre",
+    "ge",
+    "ir",
+    "stir",
+    "tir",
+    "tirm",
+    "fl",
+    "spgr",
+    "fspgr",
+    "bravo",
+    "cube",
+    "space",
+    "vibe",
+    "blade",
+    "propeller",
+    "resolve",
+    "swi",
+    "swip",
+    "swan",
+    "swi3d",
+    "tfe",
+    "ffe",
+    "tof",
+    "pc",
+    "epi",
+    "ep",
+    "ep2d",
+    "ep3d",
+    "dwi",
+    "diff",
+    "diffusion",
+    "adc",
+    "eadc",
+    "dadc",
+    "trace",
+    "tracew",
+    "dti",
+    "dki",
+    "tensor",
+    "fa",
+    "colfa",
+    "md",
+    "perf",
+    "perfusion",
+    "dsc",
+    "dce",
+    "asl",
+    "pcasl",
+    "pasl",
+    "bold",
+    "fmri",
+    "rest",
+    "resting",
+    "state",
+    "task",
+    "fieldmap",
+    "field",
+    "map",
+    "maps",
+    "mapping",
+    "dark",
+    "fluid",
+    "fat",
+    "fatsat",
+    "fs",
+    "sat",
+    "water",
+    "dixon",
+    "in",
+    "opp",
+    "out",
+    "phase",
+    "mag",
+    "magnitude",
+    "spin",
+    "echo",
+    "gradient",
+    "turbo",
+    "fast",
+    "multi",
+    "slab",
+    "single",
+    "shot",
+    "ss",
+    "inversion",
+    "recovery",
+    "spectroscopy",
+    "svs",
+    "csi",
+    "mrs",
+    "press",
+    "steam",
+    "naa",
+    "cho",
+    "cr",
+    "te",
+    "tr",
+    "ti",
+    "sense",
+    "asset",
+    "grappa",
+    "ipat",
+    "caipi",
+    "sms",
+    "mb",
+    "hyperband",
+    "arc",
+    "cs",
+    "compressed",
+    "sensing",
+    "wave",
+    "moco",
+    "mosaic",
+    "nd",
+    "norm",
+    "dis2d",
+    "dis3d",
+    "filter",
+    "motion",
+    "corrected",
+    "mip",
+    "minip",
+    "mpr",
+    "vrt",
+    "recon",
+    "rekon",
+    "reformat",
+    "sub",
+    "subtraction",
+    "angio",
+    "mra",
+    "cta",
+    "venous",
+    "arterial",
+    "dyn",
+    "dynamic",
+    "dynamisch",
+    "early",
+    "late",
+    "delayed",
+    "iso",
+    "isotropic",
+    "hr",
+    "high",
+    "res",
+    "resolution",
+    "low",
+    "thin",
+    "thick",
+    "wip",
+    "smartbrain",
+    "neuro",
+    "survey",
+    "localizer",
+    "localiser",
+    "loc",
+    "scout",
+    "aahead",
+    "plane",
+    "planes",
+    "calibration",
+    "cal",
+    "ref",
+    "reference",
+    "rgb",
+    "derived",
+    "mpr",
+    "sequence",
+    "sequenz",
+    "seq",
+    "scan",
+    "dir",
+    "directions",
+    "b",
+    "mm2",
+    "apparent",
+    "coefficient",
+    "weighted",
+    "image",
+    "images",
+    "series",
+    "standard",
+    "std",
+    "spiral",
+    "helical",
+    "kernel",
+    "bone",
+    "knochen",
+    "soft",
+    "tissue",
+    "weichteil",
+    "dual",
+    "energy",
+    "topogram",
+    "dose",
+    "mm",
+    "ms",
+    "s",
+    // orientation
+    "ax",
+    "axial",
+    "tra",
+    "trans",
+    "transversal",
+    "transverse",
+    "cor",
+    "coronal",
+    "koronar",
+    "sag",
+    "sagittal",
+    "obl",
+    "oblique",
+    "3d",
+    "2d",
+    // contrast
+    "km",
+    "kontrast",
+    "kontrastmittel",
+    "contrast",
+    "cm",
+    "gd",
+    "gad",
+    "gado",
+    "gadolinium",
+    "post",
+    "pre",
+    "nativ",
+    "native",
+    "plain",
+    "c",
+    "w",
+    "wo",
+    "o",
+    "with",
+    "without",
+    "mit",
+    "ohne",
+    "und",
+    "and",
+    "nach",
+    "vor",
+    "gadovist",
+    "gadavist",
+    "dotarem",
+    "clariscan",
+    "magnevist",
+    "multihance",
+    "prohance",
+    "omniscan",
+    "gadobutrol",
+    "gadoterate",
+    "ultravist",
+    "iomeron",
+    "imeron",
+    "omnipaque",
+    "visipaque",
+    "ml",
+    "mmol",
+    // anatomy and examination
+    "mr",
+    "mri",
+    "mrt",
+    "ct",
+    "cct",
+    "head",
+    "brain",
+    "cranial",
+    "cranium",
+    "schaedel",
+    "kopf",
+    "hirn",
+    "gehirn",
+    "neurocranium",
+    "orbita",
+    "orbits",
+    "orbit",
+    "sella",
+    "hypophyse",
+    "pituitary",
+    "iac",
+    "felsenbein",
+    "skull",
+    "spine",
+    "tumor",
+    "tumour",
+    "routine",
+    "protocol",
+    "protokoll",
+    "verlauf",
+    "kontrolle",
+    "followup",
+    "follow",
+    "up",
+    "x",
+];
+
+/// Letter runs that may lead a token mixing letters and digits (`t1`, `p2`, `b1000`, `h31s`,
+/// `br40`, `ep2d`, `fl3d`, `fc26`).
+pub const PREFIXES: &[&str] = &[
+    "t", "p", "b", "h", "j", "i", "q", "d", "v", "br", "hr", "qr", "ur", "fc", "fl", "ep", "swi", "tof", "mp", "sl",
+    "ax", "sag", "cor", "tra", "tr", "te", "ti", "fa", "iso", "mb", "r", "x",
+];
+
+/// Letter runs that may follow a digit run in a mixed token (`3d`, `5mm`, `1000b`, `h31s`,
+/// `b30f`, `t1w`, `25dir`, `3scan`, `20ch`).
+pub const SUFFIXES: &[&str] = &[
+    "d", "mm", "cm", "ms", "s", "f", "b", "w", "t", "x", "ch", "dir", "scan", "rage", "star", "min", "ml", "mmol",
+    "sec", "k", "p", "r", "v", "e", "se", "pf",
+];
+
+/// Whether `value` (one value of a description) passes the Clean Descriptors rule.
+pub fn passes(value: &str) -> bool {
+    let Some(text) = transliterate(value) else {
+        return false;
+    };
+    if has_long_number_or_year(&text) || has_date_or_time(&text) {
+        return false;
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .all(token_passes)
+}
+
+/// Lower-case ASCII with German umlauts spelled out, or `None` for other non-ASCII text.
+fn transliterate(value: &str) -> Option<String> {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            'ä' | 'Ä' => out.push_str("ae"),
+            'ö' | 'Ö' => out.push_str("oe"),
+            'ü' | 'Ü' => out.push_str("ue"),
+            'ß' => out.push_str("ss"),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Runs of consecutive ASCII digits with their byte positions.
+fn digit_runs(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+fn has_long_number_or_year(text: &str) -> bool {
+    digit_runs(text).into_iter().any(|(s, e)| {
+        let run = &text[s..e];
+        run.len() > 4 || (run.len() == 4 && ("1900".."2100").contains(&run))
+    })
+}
+
+fn has_date_or_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let runs = digit_runs(text);
+    let joiner = |a: (usize, usize), b: (usize, usize)| -> Option<u8> { (b.0 == a.1 + 1).then(|| bytes[a.1]) };
+    for pair in runs.windows(2) {
+        if joiner(pair[0], pair[1]) == Some(b':') {
+            return true;
+        }
+    }
+    for triple in runs.windows(3) {
+        let first = joiner(triple[0], triple[1]);
+        let second = joiner(triple[1], triple[2]);
+        let date_joiner = |j: Option<u8>| matches!(j, Some(b'.' | b'-' | b'/'));
+        if date_joiner(first) && date_joiner(second) {
+            return true;
+        }
+    }
+    false
+}
+
+fn token_passes(token: &str) -> bool {
+    if WORDS.contains(&token) || token.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    if token.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return false;
+    }
+    // A mixed token: alternate letter and digit runs.
+    let bytes = token.as_bytes();
+    let mut i = 0;
+    let mut first = true;
+    while i < bytes.len() {
+        let start = i;
+        let alpha = bytes[i].is_ascii_alphabetic();
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() == alpha {
+            i += 1;
+        }
+        if alpha {
+            let run = &token[start..i];
+            let ok = if first {
+                PREFIXES.contains(&run)
+            } else {
+                SUFFIXES.contains(&run) || PREFIXES.contains(&run)
+            };
+            if !ok {
+                return false;
+            }
+        }
+        first = false;
+    }
+    true
+}

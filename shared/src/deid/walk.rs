@@ -1,0 +1,310 @@
+//! The recursive walk over a dataset and all its sequence items: every attribute goes to the
+//! table, the private rule or the rule for attributes outside the table, and comes out kept,
+//! cleaned, replaced, emptied or removed.
+
+use std::collections::BTreeSet;
+
+use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value, C};
+use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_object::mem::InMemElement;
+use dicom_object::InMemDicomObject;
+
+use super::captured::CaptureSink;
+use super::engine::DeidError;
+use super::options::DeidOption;
+use super::outside::{self, OutsideDecision};
+use super::private::{self, Creators, PrivateDecision};
+use super::profile::{Basic, Decision, Profile};
+use super::report::{ActionCounts, TakenAction};
+use super::uids::UidPlaceholderKey;
+use super::values::{dummy, effective_vr, is_descriptor_vr, text_of, text_values};
+use super::vocabulary;
+
+/// Sequences nested deeper than this are treated as a malformed file.
+const MAX_DEPTH: usize = 32;
+
+/// Patient's Birth Date.
+const PATIENT_BIRTH_DATE: u32 = 0x0010_0030;
+
+/// `group << 16 | element`.
+pub(crate) fn packed(tag: Tag) -> u32 {
+    u32::from(tag.group()) << 16 | u32::from(tag.element())
+}
+
+/// Attributes that never pass, whatever the options: command (0000), file meta (0002) and
+/// directory (0004) groups, group lengths (which would be wrong after any change), curves
+/// (50xx), overlays (60xx: a bitmap cannot be cleaned without reading it, and an Overlay Plane
+/// without its Overlay Data is not conformant), Original Attributes Sequence (0400,0561),
+/// Digital Signatures Sequence (FFFA,FFFA) and Data Set Trailing Padding (FFFC,FFFC).
+fn always_removed(tag: Tag) -> bool {
+    let (g, e) = (tag.group(), tag.element());
+    matches!(g, 0x0000 | 0x0002 | 0x0004)
+        || e == 0x0000
+        || (g % 2 == 0 && (0x5000..=0x50FF).contains(&g))
+        || (g % 2 == 0 && (0x6000..=0x60FF).contains(&g))
+        || matches!((g, e), (0x0400, 0x0561) | (0xFFFA, 0xFFFA) | (0xFFFC, 0xFFFC))
+}
+
+/// State of one instance's walk.
+pub(crate) struct Walker<'a> {
+    profile: &'a Profile,
+    key: &'a UidPlaceholderKey,
+    pub(crate) sink: CaptureSink,
+    pub(crate) actions: ActionCounts,
+}
+
+impl<'a> Walker<'a> {
+    /// A walk with nothing captured or counted yet.
+    pub(crate) fn new(profile: &'a Profile, key: &'a UidPlaceholderKey) -> Walker<'a> {
+        Walker {
+            profile,
+            key,
+            sink: CaptureSink::default(),
+            actions: ActionCounts::default(),
+        }
+    }
+
+    /// De-identify a dataset (the top level, or a sequence item at `path`).
+    pub(crate) fn dataset(
+        &mut self,
+        dataset: InMemDicomObject,
+        path: &mut Vec<(u32, u32)>,
+    ) -> Result<InMemDicomObject, DeidError> {
+        if path.len() > MAX_DEPTH {
+            return Err(DeidError::Malformed {
+                reason: format!("sequences are nested more than {MAX_DEPTH} levels deep"),
+            });
+        }
+        let elements: Vec<InMemElement> = dataset.into_iter().collect();
+        let creators = Creators::collect(elements.iter());
+        let mut used_blocks = BTreeSet::new();
+        let mut creator_elements = Vec::new();
+        let mut out = Vec::with_capacity(elements.len());
+        for element in elements {
+            let tag = element.tag();
+            if always_removed(tag) {
+                self.count(tag, TakenAction::Removed);
+            } else if tag.group() % 2 == 1 {
+                if (0x0010..=0x00FF).contains(&tag.element()) {
+                    creator_elements.push(element);
+                } else if let Some(kept) = self.private(element, &creators, path)? {
+                    used_blocks.insert((tag.group(), (tag.element() >> 8) as u8));
+                    out.push(kept);
+                }
+            } else if let Some(row) = self.profile.rows.standard(packed(tag)) {
+                if let Some(kept) = self.table(element, row, path)? {
+                    out.push(kept);
+                }
+            } else if let Some(kept) = self.outside(element, path)? {
+                out.push(kept);
+            }
+        }
+        for creator in creator_elements {
+            let tag = creator.tag();
+            if used_blocks.contains(&(tag.group(), tag.element() as u8)) {
+                self.count(tag, TakenAction::PrivateKept);
+                out.push(creator);
+            } else {
+                self.count(tag, TakenAction::PrivateRemoved);
+            }
+        }
+        Ok(InMemDicomObject::from_element_iter(out))
+    }
+
+    fn count(&mut self, tag: Tag, action: TakenAction) {
+        self.actions.add(packed(tag), action);
+    }
+
+    fn table(
+        &mut self,
+        element: InMemElement,
+        row: usize,
+        path: &mut Vec<(u32, u32)>,
+    ) -> Result<Option<InMemElement>, DeidError> {
+        let tag = element.tag();
+        let vr = effective_vr(&element);
+        if path.is_empty()
+            && packed(tag) == PATIENT_BIRTH_DATE
+            && self
+                .profile
+                .options()
+                .contains(DeidOption::RetainPatientCharacteristics)
+        {
+            if let Some(text) = text_of(element.value()).filter(|t| !t.is_empty()) {
+                self.sink.birth_date(text);
+                self.count(tag, TakenAction::CapturedForSteward);
+            }
+        }
+        match self.profile.decision(row) {
+            Decision::Keep => {
+                self.count(tag, TakenAction::Kept);
+                self.keep(element, path).map(Some)
+            }
+            Decision::Basic(basic) => self.basic(element, basic, vr, path),
+            Decision::Clean(fallback) => {
+                if matches!(element.value(), Value::Sequence(_)) {
+                    self.count(tag, TakenAction::Cleaned);
+                    return self.recurse(element, path).map(Some);
+                }
+                let passes = is_descriptor_vr(vr)
+                    && text_of(element.value()).is_some_and(|t| text_values(&t).all(vocabulary::passes));
+                if passes {
+                    self.count(tag, TakenAction::Cleaned);
+                    Ok(Some(element))
+                } else {
+                    self.basic(element, fallback, vr, path)
+                }
+            }
+            Decision::Capture(fallback) => {
+                if matches!(vr, VR::DA | VR::DT | VR::TM) {
+                    if let Some(text) = text_of(element.value()).filter(|t| !t.is_empty()) {
+                        self.sink.value(path, packed(tag), vr.to_string(), text);
+                        self.count(tag, TakenAction::CapturedForSteward);
+                    }
+                }
+                self.basic(element, fallback, vr, path)
+            }
+        }
+    }
+
+    /// Apply a Basic Profile action.
+    fn basic(
+        &mut self,
+        element: InMemElement,
+        basic: Basic,
+        vr: VR,
+        path: &mut Vec<(u32, u32)>,
+    ) -> Result<Option<InMemElement>, DeidError> {
+        let tag = element.tag();
+        let is_sequence = matches!(element.value(), Value::Sequence(_));
+        let out = match basic {
+            Basic::Remove => None,
+            Basic::Empty if is_sequence => Some(sequence(tag, Vec::new())),
+            Basic::Empty => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+            Basic::Dummy if is_sequence => Some(sequence(tag, vec![InMemDicomObject::new_empty()])),
+            Basic::Uid if !is_sequence => return Ok(Some(self.replace_uids(&element))),
+            Basic::Dummy if vr == VR::UI => return Ok(Some(self.replace_uids(&element))),
+            Basic::Dummy => Some(DataElement::new(tag, vr, dummy(vr))),
+            Basic::Uid => None,
+            Basic::RecurseReplacingUids if is_sequence => {
+                self.count(tag, TakenAction::Cleaned);
+                return self.recurse(element, path).map(Some);
+            }
+            Basic::RecurseReplacingUids => None,
+        };
+        let action = match (&out, basic) {
+            (None, _) => TakenAction::Removed,
+            (Some(_), Basic::Empty) => TakenAction::Emptied,
+            (Some(_), _) => TakenAction::Dummy,
+        };
+        self.count(tag, action);
+        Ok(out)
+    }
+
+    /// Replace every value of a UI element by its placeholder, recording the pairs.
+    fn replace_uids(&mut self, element: &InMemElement) -> InMemElement {
+        let tag = element.tag();
+        let text = text_of(element.value()).unwrap_or_default();
+        let mut values: C<String> = C::new();
+        let mut replaced = false;
+        for original in text_values(&text) {
+            if original.is_empty() {
+                values.push(String::new());
+            } else {
+                let placeholder = self.key.placeholder(original);
+                self.sink.uid(&placeholder, original);
+                values.push(placeholder);
+                replaced = true;
+            }
+        }
+        if replaced {
+            self.count(tag, TakenAction::UidReplaced);
+            DataElement::new(tag, VR::UI, PrimitiveValue::Strs(values))
+        } else {
+            self.count(tag, TakenAction::Emptied);
+            DataElement::new(tag, VR::UI, PrimitiveValue::Empty)
+        }
+    }
+
+    /// Keep an element; a sequence keeps its items, cleaned.
+    fn keep(&mut self, element: InMemElement, path: &mut Vec<(u32, u32)>) -> Result<InMemElement, DeidError> {
+        if matches!(element.value(), Value::Sequence(_)) {
+            self.recurse(element, path)
+        } else {
+            Ok(element)
+        }
+    }
+
+    /// Clean every item of a sequence element.
+    fn recurse(&mut self, element: InMemElement, path: &mut Vec<(u32, u32)>) -> Result<InMemElement, DeidError> {
+        let tag = element.tag();
+        let items = match element.into_value() {
+            Value::Sequence(seq) => seq.into_items(),
+            _ => C::new(),
+        };
+        let mut cleaned = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            path.push((packed(tag), u32::try_from(i).unwrap_or(u32::MAX)));
+            let result = self.dataset(item, path);
+            path.pop();
+            cleaned.push(result?);
+        }
+        Ok(sequence(tag, cleaned))
+    }
+
+    fn private(
+        &mut self,
+        element: InMemElement,
+        creators: &Creators,
+        path: &mut Vec<(u32, u32)>,
+    ) -> Result<Option<InMemElement>, DeidError> {
+        let tag = element.tag();
+        let retain = self.profile.options().contains(DeidOption::RetainSafePrivate);
+        match private::decide(&self.profile.safe_private, retain, creators, &element) {
+            PrivateDecision::Remove => {
+                self.count(tag, TakenAction::PrivateRemoved);
+                Ok(None)
+            }
+            PrivateDecision::Keep(safe) => {
+                self.count(tag, TakenAction::PrivateKept);
+                let is_uid = element.vr() == VR::UI || safe.vr == "UI";
+                if is_uid && !self.profile.options().contains(DeidOption::RetainUids) {
+                    return Ok(Some(self.replace_uids(&element)));
+                }
+                self.keep(element, path).map(Some)
+            }
+        }
+    }
+
+    fn outside(
+        &mut self,
+        element: InMemElement,
+        path: &mut Vec<(u32, u32)>,
+    ) -> Result<Option<InMemElement>, DeidError> {
+        let tag = element.tag();
+        match outside::decide(&element) {
+            OutsideDecision::Keep => {
+                self.count(tag, TakenAction::OutsideTableKept);
+                Ok(Some(element))
+            }
+            OutsideDecision::Recurse => {
+                self.count(tag, TakenAction::OutsideTableKept);
+                self.recurse(element, path).map(Some)
+            }
+            OutsideDecision::Remove => {
+                self.count(tag, TakenAction::OutsideTableRemoved);
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A sequence element of undefined length (its items are rebuilt, so no stored length is kept).
+fn sequence(tag: Tag, items: Vec<InMemDicomObject>) -> InMemElement {
+    DataElement::new(
+        tag,
+        VR::SQ,
+        Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)),
+    )
+}
