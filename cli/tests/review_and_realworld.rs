@@ -1,0 +1,170 @@
+//! `pseal review` for the data-protection officer, and exports of real-world files nobody here wrote.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use pseal_fixtures::{generate, CohortSpec};
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+fn tags_of(bytes: &[u8]) -> BTreeSet<(u16, u16)> {
+    let obj = dicom_object::OpenFileOptions::new().from_reader(&bytes[128..]).unwrap();
+    obj.iter().map(|e| (e.header().tag.0, e.header().tag.1)).collect()
+}
+
+#[test]
+fn review_writes_what_export_would_send_with_reports() {
+    let world = World::new();
+    let root = world.dir.path().join("hospitals");
+    let cohort = generate(
+        &CohortSpec {
+            sites: vec!["SITE-A".into()],
+            patients_per_site: 2,
+            timepoints: 1,
+            shared_local_ids: 0,
+            ..CohortSpec::small()
+        },
+        &root,
+    )
+    .unwrap();
+    world.add_site("SITE-A", true);
+    let out = world.dir.path().join("review");
+    let run = cmd("pseal")
+        .arg("review")
+        .arg("--config")
+        .arg(world.config("SITE-A"))
+        .arg("--input")
+        .arg(&cohort.sites[0].dir)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // --json: every stdout line is a JSON object, the last one the summary.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.last().unwrap()["event"], "summary");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("review-report.json")).unwrap()).unwrap();
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), cohort.spec.mr_instance_count());
+    for f in files {
+        let output = f["output"].as_str().unwrap();
+        assert!(
+            output.starts_with("patient-0") && output.contains("/instances/") && output.ends_with(".dcm"),
+            "{output}"
+        );
+        assert!(out.join(output).exists());
+        assert!(cohort.sites[0].dir.join(f["input"].as_str().unwrap()).exists());
+    }
+    let quarantined = report["quarantined"].as_array().unwrap();
+    assert_eq!(quarantined.len(), 1, "the screenshot with burned-in text");
+    assert!(quarantined[0]["reason"].as_str().unwrap().contains("allow_burned_in"));
+    assert_eq!(report["sealed_identity"]["local_ids"], 2);
+    assert!(report["sealed_identity"]["uids"].as_u64().unwrap() > 0);
+    let md = std::fs::read_to_string(out.join("review-report.md")).unwrap();
+    for needle in [
+        "## What was done to each attribute",
+        "(0010,0010)",
+        "## Quarantined",
+        "sealed identity record",
+    ] {
+        assert!(md.contains(needle), "review-report.md lacks {needle}");
+    }
+
+    // Nothing identifying in the reviewed files or the reports' values read from files.
+    let identifying = cohort.identifying_values();
+    for file in walkdir(&out)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+    {
+        let bytes = std::fs::read(&file).unwrap();
+        for v in &identifying {
+            assert!(!contains(&bytes, v.as_bytes()), "{} holds {v}", file.display());
+        }
+    }
+
+    // The same attributes as the instances export puts into a bundle.
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "outbox");
+    let plain = bundle_plaintext(&world.store(), &bundles[0]);
+    let mut archive = tar::Archive::new(plain.as_slice());
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    let mut in_bundle = Vec::new();
+    entry.read_to_end(&mut in_bundle).unwrap();
+    let reviewed = std::fs::read(out.join("patient-0001/instances/000001.dcm")).unwrap();
+    assert_eq!(tags_of(&in_bundle), tags_of(&reviewed));
+    assert_eq!(
+        in_bundle.len(),
+        reviewed.len(),
+        "same encoding, only placeholder UIDs differ"
+    );
+}
+
+#[test]
+fn every_real_world_file_is_exported_or_left_out_with_a_reason() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/realworld");
+    if !source.exists() {
+        eprintln!(
+            "SKIPPED: {} is not present (it sits beside the checkout in CI)",
+            source.display()
+        );
+        return;
+    }
+    let world = World::new();
+    let input = world.dir.path().join("realworld");
+    copy_tree(&source, &input);
+    world.add_site("SITE-A", true);
+    let out = world.dir.path().join("outbox");
+    let run = cmd("pseal")
+        .arg("export")
+        .arg("--config")
+        .arg(world.config("SITE-A"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.code() == Some(0) || run.status.code() == Some(1),
+        "export crashed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("export-report.json")).unwrap()).unwrap();
+    let exported = report["counts"]["exported"].as_u64().unwrap();
+    let quarantined = report["quarantined"].as_array().unwrap();
+    let skipped = report["skipped"].as_array().unwrap();
+    let seen = report["counts"]["files_seen"].as_u64().unwrap();
+    println!(
+        "real-world files: {seen} seen, {exported} exported, {} quarantined, {} not DICOM",
+        quarantined.len(),
+        skipped.len()
+    );
+    for q in quarantined.iter().chain(skipped) {
+        let reason = q["reason"].as_str().unwrap();
+        assert!(!reason.is_empty());
+        println!("  left out {}: {reason}", q["path"].as_str().unwrap());
+    }
+    assert_eq!(
+        exported + quarantined.len() as u64 + skipped.len() as u64,
+        seen,
+        "every file is accounted for"
+    );
+    assert!(exported > 0);
+    // What was exported imports cleanly.
+    let bundles = bundles_in(&out);
+    let imported = world.import(&bundles);
+    println!("{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+}
