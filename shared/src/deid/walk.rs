@@ -189,6 +189,10 @@ impl<'a> Walker<'a> {
             Basic::Dummy if is_sequence => Some(sequence(tag, vec![InMemDicomObject::new_empty()])),
             Basic::Uid if !is_sequence => return Ok(Some(self.replace_uids(&element))),
             Basic::Dummy if vr == VR::UI => return Ok(Some(self.replace_uids(&element))),
+            // An empty original stays empty: a dummy would only add a false value.
+            Basic::Dummy if is_empty(&element) => {
+                Some(DataElement::new(tag, vr, PrimitiveValue::Empty))
+            }
             Basic::Dummy => Some(DataElement::new(tag, vr, dummy(vr))),
             Basic::Uid => None,
             Basic::RecurseReplacingUids if is_sequence => {
@@ -197,10 +201,10 @@ impl<'a> Walker<'a> {
             }
             Basic::RecurseReplacingUids => None,
         };
-        let action = match (&out, basic) {
-            (None, _) => TakenAction::Removed,
-            (Some(_), Basic::Empty) => TakenAction::Emptied,
-            (Some(_), _) => TakenAction::Dummy,
+        let action = match &out {
+            None => TakenAction::Removed,
+            Some(e) if is_empty(e) => TakenAction::Emptied,
+            Some(_) => TakenAction::Dummy,
         };
         self.count(tag, action);
         Ok(out)
@@ -312,6 +316,16 @@ impl<'a> Walker<'a> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// Whether an element has no value: zero length, or a sequence without items.
+fn is_empty(element: &InMemElement) -> bool {
+    match element.value() {
+        Value::Primitive(PrimitiveValue::Empty) => true,
+        Value::Primitive(p) => p.to_str().trim_matches(['\0', ' ', '\\']).is_empty(),
+        Value::Sequence(seq) => seq.items().is_empty(),
+        Value::PixelSequence(_) => false,
     }
 }
 
