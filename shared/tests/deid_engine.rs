@@ -368,3 +368,45 @@ fn missing_sop_class_is_malformed_without_values_in_the_message() {
     assert!(matches!(err, DeidError::Malformed { .. }));
     assert!(!err.to_string().contains("Mustermann"));
 }
+
+#[test]
+fn debug_output_of_a_result_shows_no_value() {
+    let out = deidentify(
+        file(mr("1.2.826.0.1.3680043.10.1.30", vec![])),
+        &profile("default"),
+        &key(),
+    )
+    .unwrap();
+    let debug = format!("{out:?}");
+    assert!(!debug.contains("1.2.826.0.1.3680043.10.1.30"), "{debug}");
+    assert!(!debug.contains("2.25."), "{debug}");
+}
+
+#[test]
+fn empty_originals_stay_empty_under_dummy() {
+    let ds = mr(
+        "1.2.3.31",
+        vec![
+            el(0x0008_0080, VR::LO, ""),
+            el(0x0008_0021, VR::DA, ""),
+            seq(0x0040_A730, vec![]),
+        ],
+    );
+    let out = deidentify(file(ds), &profile("none"), &key()).unwrap();
+    let o = &out.object;
+    assert_eq!(text(o.get(tag(0x0008_0080)).unwrap()), "");
+    assert_eq!(text(o.get(tag(0x0008_0021)).unwrap()), "");
+    assert_eq!(o.get(tag(0x0040_A730)).unwrap().items().unwrap().len(), 0);
+    // A non-empty Content Sequence (D) becomes one empty item.
+    let ds = mr(
+        "1.2.3.32",
+        vec![seq(
+            0x0040_A730,
+            vec![item(vec![el(0x0040_A160, VR::UT, "Befund Mustermann")])],
+        )],
+    );
+    let out = deidentify(file(ds), &profile("none"), &key()).unwrap();
+    let items = out.object.get(tag(0x0040_A730)).unwrap().items().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].iter().count(), 0);
+}

@@ -92,19 +92,40 @@ fn config_defaults_to_the_default_profile() {
 
 #[test]
 fn every_option_has_its_cid_7050_code() {
-    let all: Options = DeidOption::ALL.into_iter().collect();
+    let expected = [
+        "113111", "113110", "113109", "113112", "113108", "113106", "113107", "113105", "113104",
+        "113103",
+    ];
+    for (option, code) in DeidOption::ALL.into_iter().zip(expected) {
+        let profile = Profile::new(&DeidConfig {
+            options: [option].into_iter().collect(),
+            allow_burned_in: Vec::new(),
+        });
+        assert_eq!(
+            profile.cid7050_codes(),
+            [
+                ("113100", "Basic Application Confidentiality Profile"),
+                (code, option.code_meaning())
+            ]
+        );
+    }
+}
+
+#[test]
+fn both_date_options_built_in_code_resolve_to_modified_dates() {
+    let both: Options = [
+        DeidOption::RetainLongFullDates,
+        DeidOption::RetainLongModifiedDates,
+    ]
+    .into_iter()
+    .collect();
     let profile = Profile::new(&DeidConfig {
-        options: all,
+        options: both,
         allow_burned_in: Vec::new(),
     });
-    let codes = profile.cid7050_codes();
-    assert_eq!(codes.len(), 11);
-    let values: Vec<&str> = codes.iter().map(|c| c.0).collect();
+    assert_eq!(profile.options().names(), ["retain-long-modified-dates"]);
     assert_eq!(
-        values,
-        [
-            "113100", "113111", "113110", "113109", "113112", "113108", "113106", "113107",
-            "113105", "113104", "113103"
-        ]
+        pseal::deid::longitudinal_temporal_information(&profile),
+        "MODIFIED"
     );
 }

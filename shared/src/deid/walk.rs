@@ -186,10 +186,11 @@ impl<'a> Walker<'a> {
             Basic::Remove => None,
             Basic::Empty if is_sequence => Some(sequence(tag, Vec::new())),
             Basic::Empty => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+            // An empty original stays empty: a dummy would only add a false value.
+            Basic::Dummy if is_sequence && is_empty(&element) => Some(sequence(tag, Vec::new())),
             Basic::Dummy if is_sequence => Some(sequence(tag, vec![InMemDicomObject::new_empty()])),
             Basic::Uid if !is_sequence => return Ok(Some(self.replace_uids(&element))),
             Basic::Dummy if vr == VR::UI => return Ok(Some(self.replace_uids(&element))),
-            // An empty original stays empty: a dummy would only add a false value.
             Basic::Dummy if is_empty(&element) => {
                 Some(DataElement::new(tag, vr, PrimitiveValue::Empty))
             }
