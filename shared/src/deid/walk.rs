@@ -182,6 +182,11 @@ impl<'a> Walker<'a> {
     ) -> Result<Option<InMemElement>, DeidError> {
         let tag = element.tag();
         let is_sequence = matches!(element.value(), Value::Sequence(_));
+        if vr == VR::SQ && !is_sequence {
+            // A malformed element (SQ header, no items): nothing sensible to write.
+            self.count(tag, TakenAction::Removed);
+            return Ok(None);
+        }
         let out = match basic {
             Basic::Remove => None,
             Basic::Empty if is_sequence => Some(sequence(tag, Vec::new())),
