@@ -18,8 +18,8 @@ pub use super::uids::UidPlaceholderKey;
 const SOP_CLASS_UID: Tag = Tag(0x0008, 0x0016);
 const SOP_INSTANCE_UID: Tag = Tag(0x0008, 0x0018);
 
-/// A de-identified instance and what was taken out of it.
-#[derive(Debug)]
+/// A de-identified instance and what was taken out of it. Its `Debug` output shows counts
+/// only, never a value, so that it is safe in logs.
 pub struct Deidentified {
     /// The de-identified dataset with a regenerated file meta group: Media Storage SOP Class and
     /// Instance UIDs equal to the dataset's (new) SOP Class and Instance UIDs, the input's
@@ -31,6 +31,17 @@ pub struct Deidentified {
     pub captured: Captured,
     /// What was done to each attribute, for the review report.
     pub actions: ActionCounts,
+}
+
+impl std::fmt::Debug for Deidentified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deidentified")
+            .field("elements", &self.object.iter().count())
+            .field("captured_uids", &self.captured.uids.len())
+            .field("captured_values", &self.captured.values.len())
+            .field("captured_birth_date", &self.captured.birth_date.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why an instance was not de-identified.

@@ -79,8 +79,18 @@ pub struct Profile {
 
 impl Profile {
     /// Resolve a configuration.
+    ///
+    /// Options built with `FromIterator` may hold both date options, which parsing and
+    /// deserialization refuse; Modified Dates then wins and Full Dates is dropped, the more
+    /// protective choice.
     pub fn new(config: &DeidConfig) -> Profile {
-        let options = config.options;
+        let mut options = config.options;
+        if options.contains(DeidOption::RetainLongModifiedDates) {
+            options = options
+                .iter()
+                .filter(|&o| o != DeidOption::RetainLongFullDates)
+                .collect();
+        }
         let decisions = rows().iter().map(|r| resolve(r, &options)).collect();
         Profile {
             options,

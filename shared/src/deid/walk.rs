@@ -178,13 +178,21 @@ impl<'a> Walker<'a> {
     ) -> Result<Option<InMemElement>, DeidError> {
         let tag = element.tag();
         let is_sequence = matches!(element.value(), Value::Sequence(_));
+        if vr == VR::SQ && !is_sequence {
+            // A malformed element (SQ header, no items): nothing sensible to write.
+            self.count(tag, TakenAction::Removed);
+            return Ok(None);
+        }
         let out = match basic {
             Basic::Remove => None,
             Basic::Empty if is_sequence => Some(sequence(tag, Vec::new())),
             Basic::Empty => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+            // An empty original stays empty: a dummy would only add a false value.
+            Basic::Dummy if is_sequence && is_empty(&element) => Some(sequence(tag, Vec::new())),
             Basic::Dummy if is_sequence => Some(sequence(tag, vec![InMemDicomObject::new_empty()])),
             Basic::Uid if !is_sequence => return Ok(Some(self.replace_uids(&element))),
             Basic::Dummy if vr == VR::UI => return Ok(Some(self.replace_uids(&element))),
+            Basic::Dummy if is_empty(&element) => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
             Basic::Dummy => Some(DataElement::new(tag, vr, dummy(vr))),
             Basic::Uid => None,
             Basic::RecurseReplacingUids if is_sequence => {
@@ -193,10 +201,10 @@ impl<'a> Walker<'a> {
             }
             Basic::RecurseReplacingUids => None,
         };
-        let action = match (&out, basic) {
-            (None, _) => TakenAction::Removed,
-            (Some(_), Basic::Empty) => TakenAction::Emptied,
-            (Some(_), _) => TakenAction::Dummy,
+        let action = match &out {
+            None => TakenAction::Removed,
+            Some(e) if is_empty(e) => TakenAction::Emptied,
+            Some(_) => TakenAction::Dummy,
         };
         self.count(tag, action);
         Ok(out)
@@ -297,6 +305,16 @@ impl<'a> Walker<'a> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// Whether an element has no value: zero length, or a sequence without items.
+fn is_empty(element: &InMemElement) -> bool {
+    match element.value() {
+        Value::Primitive(PrimitiveValue::Empty) => true,
+        Value::Primitive(p) => p.to_str().trim_matches(['\0', ' ', '\\']).is_empty(),
+        Value::Sequence(seq) => seq.items().is_empty(),
+        Value::PixelSequence(_) => false,
     }
 }
 

@@ -54,11 +54,11 @@ pub fn mr(instance_uid: &str, extra: Vec<InMemElement>) -> InMemDicomObject {
 pub fn file(ds: InMemDicomObject) -> DefaultDicomObject {
     let class = ds
         .get(tag(0x0008_0016))
-        .map(|e| e.value().to_str().unwrap().to_string())
+        .and_then(|e| e.value().to_str().ok().map(|s| s.to_string()))
         .unwrap_or_else(|| MR_IMAGE_STORAGE.to_string());
     let instance = ds
         .get(tag(0x0008_0018))
-        .map(|e| e.value().to_str().unwrap().to_string())
+        .and_then(|e| e.value().to_str().ok().map(|s| s.to_string()))
         .unwrap_or_else(|| "1.2.3.4".to_string());
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(class)

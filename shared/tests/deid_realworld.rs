@@ -1,0 +1,123 @@
+//! Real-world files (pydicom's test corpus, under `../shared/data/realworld` next to the
+//! workspace, or `PSEAL_REALWORLD_DIR`): every file that dicom-object opens is exported or
+//! quarantined with a reason, never a panic; exported files write, re-open, and no longer hold
+//! the patient's name or ID. Skipped with a message when the folder is absent.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod deid_support;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dicom_object::OpenFileOptions;
+use pseal::deid::{deidentify, DeidError};
+
+use deid_support::*;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("PSEAL_REALWORLD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/realworld"));
+    dir.is_dir().then_some(dir)
+}
+
+/// Open with dicom-object on a thread, giving up after a while: dicom-object 0.10 needs tens of
+/// seconds on some malformed files (UN_sequence.dcm), which is not pseal's to test.
+fn open(path: PathBuf) -> Result<dicom_object::DefaultDicomObject, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let opened = catch_unwind(|| OpenFileOptions::new().open_file(&path));
+        let _ = tx.send(opened);
+    });
+    match rx.recv_timeout(Duration::from_secs(3)) {
+        Ok(Ok(Ok(object))) => Ok(object),
+        Ok(Ok(Err(e))) => Err(format!("not opened by dicom-object ({e})")),
+        Ok(Err(_)) => Err("dicom-object panicked while opening (not pseal)".to_string()),
+        Err(_) => Err("dicom-object took more than 3 s to open it; skipped".to_string()),
+    }
+}
+
+/// The original Patient's Name and Patient ID, when long enough to search for.
+fn identifiers(obj: &dicom_object::DefaultDicomObject) -> Vec<Vec<u8>> {
+    [0x0010_0010, 0x0010_0020]
+        .into_iter()
+        .filter_map(|t| obj.get(tag(t)))
+        .map(|e| text(e).into_bytes())
+        .filter(|v| v.len() >= 5)
+        .collect()
+}
+
+#[test]
+fn real_world_files_are_exported_or_quarantined_never_a_panic() {
+    let Some(dir) = corpus() else {
+        println!("skipped: no real-world corpus (set PSEAL_REALWORLD_DIR)");
+        return;
+    };
+    let (profile, key) = (profile("default"), key());
+    let mut panics = Vec::new();
+    let mut leaks = Vec::new();
+    let (mut exported, mut quarantined, mut refused, mut unreadable) = (0, 0, 0, 0);
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.strip_prefix(&dir).unwrap_or(&path).display().to_string();
+        let object = match open(path.clone()) {
+            Ok(object) => object,
+            Err(why) => {
+                unreadable += 1;
+                println!("{name}: {why}");
+                continue;
+            }
+        };
+        let originals = identifiers(&object);
+        let result = catch_unwind(AssertUnwindSafe(|| deidentify(object, &profile, &key)));
+        match result {
+            Err(_) => {
+                println!("{name}: PANIC in deidentify");
+                panics.push(name);
+            }
+            Ok(Err(DeidError::Quarantined(reason))) => {
+                quarantined += 1;
+                println!("{name}: quarantined: {}", reason.code());
+            }
+            Ok(Err(e)) => {
+                refused += 1;
+                println!("{name}: refused: {e}");
+            }
+            Ok(Ok(out)) => {
+                let mut bytes = Vec::new();
+                match out.object.write_all(&mut bytes) {
+                    Ok(()) => {
+                        exported += 1;
+                        let reopened = catch_unwind(|| reopen(&bytes)).is_ok();
+                        println!(
+                            "{name}: exported ({} bytes, re-opens: {reopened}, {} UIDs and {} dates captured)",
+                            bytes.len(),
+                            out.captured.uids.len(),
+                            out.captured.values.len()
+                        );
+                        for id in &originals {
+                            if contains(&bytes, id) {
+                                leaks.push(name.clone());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        println!("{name}: de-identified but not writable by dicom-object: {e}");
+                    }
+                }
+            }
+        }
+    }
+    println!("exported {exported}, quarantined {quarantined}, refused {refused}, unreadable {unreadable}");
+    assert!(panics.is_empty(), "deidentify panicked on {panics:?}");
+    assert!(leaks.is_empty(), "patient name or ID left in {leaks:?}");
+    assert!(exported > 0);
+}
