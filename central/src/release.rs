@@ -3,6 +3,7 @@
 
 use crate::archive::{Archive, IndexRow, INDEX_COLUMNS};
 use crate::store::{audit, Store, StoreError};
+use pseal::bundle::writer::normalized_header;
 use pseal::keys::StewardRecipient;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
@@ -59,21 +60,6 @@ pub enum ReleaseError {
     /// Encryption setup failed.
     #[error("cannot encrypt to the researcher: {0}")]
     Encrypt(String),
-}
-
-fn header(name: &str, size: u64) -> io::Result<tar::Header> {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(name)?;
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_username("")?;
-    h.set_groupname("")?;
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    Ok(h)
 }
 
 /// Parses a pseudonyms file: one per line, `#` comments and blank lines ignored.
@@ -157,7 +143,7 @@ pub fn release(
         let src = archive.dir().join(&row.path);
         let file = std::fs::File::open(&src).map_err(io_at(&src))?;
         let size = file.metadata().map_err(io_at(&src))?.len();
-        let h = header(&format!("archive/{}", row.path), size).map_err(io_at(out))?;
+        let h = normalized_header(&format!("archive/{}", row.path), size).map_err(io_at(out))?;
         tar.append(&h, file).map_err(io_at(out))?;
         index.serialize(row).map_err(|e| ReleaseError::Io {
             path: out.to_path_buf(),
@@ -169,7 +155,7 @@ pub fn release(
         path: out.to_path_buf(),
         source: io::Error::other(e.to_string()),
     })?;
-    let h = header("archive/index.csv", index.len() as u64).map_err(io_at(out))?;
+    let h = normalized_header("archive/index.csv", index.len() as u64).map_err(io_at(out))?;
     tar.append(&h, index.as_slice()).map_err(io_at(out))?;
     let zstd = tar.into_inner().map_err(io_at(out))?;
     let stream = zstd.finish().map_err(io_at(out))?;

@@ -50,8 +50,9 @@ pub struct BundleWriter {
     entries: Vec<Entry>,
 }
 
-/// A normalized tar header: nothing from the hospital, nothing that varies between runs.
-fn header(name: &str, size: u64) -> io::Result<tar::Header> {
+/// A normalized tar header: nothing from the hospital, nothing that varies between runs
+/// (mode 0644, uid/gid 0, mtime 0, no user or group names).
+pub fn normalized_header(name: &str, size: u64) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name)?;
     h.set_size(size);
@@ -126,7 +127,7 @@ impl BundleWriter {
     }
 
     fn append(&mut self, name: &str, kind: EntryKind, bytes: &[u8]) -> Result<(), WriteError> {
-        let h = header(name, bytes.len() as u64).map_err(|e| self.io(e))?;
+        let h = normalized_header(name, bytes.len() as u64).map_err(|e| self.io(e))?;
         self.sink.append(&h, bytes).map_err(|e| self.io(e))?;
         self.entries.push(Entry {
             name: name.to_string(),
@@ -154,7 +155,7 @@ impl BundleWriter {
     ) -> Result<PathBuf, WriteError> {
         let size = identity.seek(io::SeekFrom::End(0)).map_err(|e| self.io(e))?;
         identity.rewind().map_err(|e| self.io(e))?;
-        let h = header(IDENTITY_ENTRY, size).map_err(|e| self.io(e))?;
+        let h = normalized_header(IDENTITY_ENTRY, size).map_err(|e| self.io(e))?;
         let mut hashing = HashingReader::new(identity);
         self.sink.append(&h, &mut hashing).map_err(|e| self.io(e))?;
         if hashing.count != size {
@@ -182,12 +183,12 @@ impl BundleWriter {
         };
         let bytes = manifest.to_cbor();
         let digest = super::sha256(&bytes);
-        let h = header(MANIFEST_ENTRY, bytes.len() as u64).map_err(|e| self.io(e))?;
+        let h = normalized_header(MANIFEST_ENTRY, bytes.len() as u64).map_err(|e| self.io(e))?;
         self.sink.append(&h, bytes.as_slice()).map_err(|e| self.io(e))?;
         let tag = auth::seal_tag(site_key, &self.steward, &digest)?;
         let mut tag_bytes = Vec::new();
         ciborium::into_writer(&tag, &mut tag_bytes).map_err(|e| WriteError::Encrypt(e.to_string()))?;
-        let h = header(AUTH_ENTRY, tag_bytes.len() as u64).map_err(|e| self.io(e))?;
+        let h = normalized_header(AUTH_ENTRY, tag_bytes.len() as u64).map_err(|e| self.io(e))?;
         self.sink.append(&h, tag_bytes.as_slice()).map_err(|e| self.io(e))?;
 
         let dir = self.dir.clone();

@@ -2,15 +2,13 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use zeroize::Zeroize;
 
 /// A per-bundle random key from which placeholder UIDs are derived.
 ///
-/// The placeholder of a UID is `2.25.` followed by the decimal value of the first 16 bytes
-/// (big-endian `u128`) of HMAC-SHA256(key, original UID). The same original gives the same
+/// The placeholder of a UID is derived by [`crate::uid::derive_uid`]: `2.25.` and a UUIDv8 from
+/// HMAC-SHA256(key, original UID). The same original gives the same
 /// placeholder in every file of the bundle and at every depth, so references inside sequences
 /// stay consistent without any shared mutable state between threads; without the key a
 /// placeholder cannot be linked back to its original. The key bytes are zeroized on drop and
@@ -33,15 +31,7 @@ impl UidPlaceholderKey {
     /// The placeholder UID for `original` (trailing spaces and NULs are not part of a UID and
     /// are ignored).
     pub fn placeholder(&self, original: &str) -> String {
-        let original = original.trim_end_matches(['\0', ' ']);
-        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.0) else {
-            unreachable!("HMAC accepts keys of any length")
-        };
-        mac.update(original.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&digest[..16]);
-        format!("2.25.{}", u128::from_be_bytes(first))
+        crate::uid::derive_uid(&self.0, original)
     }
 }
 
