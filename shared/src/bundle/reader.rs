@@ -82,6 +82,21 @@ pub enum BundleError {
     },
 }
 
+impl BundleError {
+    /// A stable short name for the kind of refusal (used by `--json` output and the test vectors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BundleError::Io { .. } => "io",
+            BundleError::NotAge { .. } => "not-age",
+            BundleError::NotForThisSteward { .. } => "not-for-this-steward",
+            BundleError::Corrupt { .. } => "corrupt",
+            BundleError::UnsupportedVersion { .. } => "unsupported-version",
+            BundleError::WrongSteward { .. } => "wrong-steward",
+            BundleError::SiteTag { .. } => "site-tag",
+        }
+    }
+}
+
 /// A bundle that passed every check, with its entries staged on disk.
 #[derive(Debug)]
 pub struct VerifiedBundle {
