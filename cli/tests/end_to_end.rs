@@ -207,6 +207,14 @@ fn two_sites_two_timepoints_end_to_end() {
         }
     }
 
+    // A stolen store reveals nothing either: no local ID, name or original UID in its files.
+    for file in walkdir(&world.store()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for v in identifying.iter().filter(|v| !looks_like_date(v)) {
+            assert!(!contains(&bytes, v.as_bytes()), "the store file {} holds the identifying value {v:?}", file.display());
+        }
+    }
+
     // Bundles: tar headers normalized and generated; nothing identifying outside identity.age.
     for bundle in bundles.iter().chain(&bundles2) {
         let name = bundle.file_name().unwrap().to_string_lossy().to_string();
