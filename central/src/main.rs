@@ -12,6 +12,7 @@ use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use pseal_central::release::{read_pseudonyms, release, Selection};
 use pseal_central::{import_bundle, Archive, ImportOutcome, Store};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -202,16 +203,25 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Audit { store, verify, json } => {
             let s = open(&store)?;
+            let mut out = std::io::stdout().lock();
             for e in s.audit_entries()? {
-                if json {
-                    println!("{}", serde_json::to_string(&e)?);
+                let line = if json {
+                    serde_json::to_string(&e)?
                 } else {
                     let at = chrono::DateTime::from_timestamp(e.at, 0)
                         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
                         .unwrap_or_default();
-                    println!("{:>6}  {at}  {:<11} {}", e.seq, e.action, e.detail);
+                    format!("{:>6}  {at}  {:<11} {}", e.seq, e.action, e.detail)
+                };
+                // A reader that stops early (`| head`) is not an error.
+                if let Err(err) = writeln!(out, "{line}") {
+                    if err.kind() == std::io::ErrorKind::BrokenPipe {
+                        break;
+                    }
+                    return Err(err.into());
                 }
             }
+            drop(out);
             if verify {
                 match s.verify_audit()? {
                     None => {

@@ -211,7 +211,11 @@ fn two_sites_two_timepoints_end_to_end() {
     for file in walkdir(&world.store()) {
         let bytes = std::fs::read(&file).unwrap();
         for v in identifying.iter().filter(|v| !looks_like_date(v)) {
-            assert!(!contains(&bytes, v.as_bytes()), "the store file {} holds the identifying value {v:?}", file.display());
+            assert!(
+                !contains(&bytes, v.as_bytes()),
+                "the store file {} holds the identifying value {v:?}",
+                file.display()
+            );
         }
     }
 

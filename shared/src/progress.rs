@@ -78,16 +78,29 @@ pub mod render {
         /// A bar on standard error.
         Bar(indicatif::ProgressBar),
         /// One JSON object per line on standard output.
-        Json(Mutex<std::io::Stdout>),
+        Json(Mutex<JsonState>),
         /// Nothing (not a terminal, no `--json`).
         Quiet,
+    }
+
+    /// Counters added to JSON progress lines, so a program need not keep its own.
+    pub struct JsonState {
+        out: std::io::Stdout,
+        phase: &'static str,
+        done: u64,
+        total: Option<u64>,
     }
 
     impl Renderer {
         /// Chooses JSON lines when `json`, a bar when standard error is a terminal, else nothing.
         pub fn new(json: bool) -> Renderer {
             if json {
-                Renderer::Json(Mutex::new(std::io::stdout()))
+                Renderer::Json(Mutex::new(JsonState {
+                    out: std::io::stdout(),
+                    phase: "",
+                    done: 0,
+                    total: None,
+                }))
             } else if std::io::stderr().is_terminal() {
                 let bar = indicatif::ProgressBar::new(0);
                 bar.set_style(
@@ -105,10 +118,10 @@ pub mod render {
 
         /// Prints one JSON object as a line (JSON mode only).
         pub fn json_line(&self, value: &serde_json::Value) {
-            if let Renderer::Json(out) = self {
-                if let Ok(mut out) = out.lock() {
-                    let _ = writeln!(out, "{value}");
-                    let _ = out.flush();
+            if let Renderer::Json(state) = self {
+                if let Ok(mut state) = state.lock() {
+                    let _ = writeln!(state.out, "{value}");
+                    let _ = state.out.flush();
                 }
             }
         }
@@ -139,9 +152,29 @@ pub mod render {
     impl Progress for Renderer {
         fn event(&self, event: Event) {
             match self {
-                Renderer::Json(_) => {
-                    if let Ok(v) = serde_json::to_value(&event) {
-                        self.json_line(&v);
+                Renderer::Json(state) => {
+                    let Ok(mut v) = serde_json::to_value(&event) else {
+                        return;
+                    };
+                    if let Ok(mut state) = state.lock() {
+                        match &event {
+                            Event::Phase { name, total } => {
+                                state.phase = name;
+                                state.done = 0;
+                                state.total = *total;
+                            }
+                            Event::Advance { n } => {
+                                state.done += n;
+                                v["phase"] = state.phase.into();
+                                v["done"] = state.done.into();
+                                if let Some(t) = state.total {
+                                    v["total"] = t.into();
+                                }
+                            }
+                            _ => {}
+                        }
+                        let _ = writeln!(state.out, "{v}");
+                        let _ = state.out.flush();
                     }
                 }
                 Renderer::Bar(bar) => match event {
