@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// Name of the staging folder inside the archive.
 pub const STAGING: &str = ".pseal-staging";
+/// Marker file naming the store an archive belongs to.
+pub const MARKER: &str = ".pseal-archive";
 /// Name of the index file inside the archive (contract).
 pub const INDEX_FILE: &str = "index.csv";
 /// Columns of `index.csv`, in order (contract: the first eight at least).
@@ -56,6 +58,8 @@ pub struct IndexRow {
 #[derive(Debug, Clone)]
 pub struct Archive {
     dir: PathBuf,
+    /// The marker to write before the first file, when [`Archive::bind`] found a new folder.
+    pending_marker: std::cell::RefCell<Option<String>>,
 }
 
 fn safe_component(s: &str) -> String {
@@ -74,7 +78,64 @@ impl Archive {
     /// Opens (creating if needed) the archive at `dir`.
     pub fn open(dir: &Path) -> io::Result<Archive> {
         fs::create_dir_all(dir.join(STAGING))?;
-        Ok(Archive { dir: dir.to_path_buf() })
+        Ok(Archive {
+            dir: dir.to_path_buf(),
+            pending_marker: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// Opens the archive of `store` at `dir` (creating a new one only while the store has archived
+    /// nothing) and empties its staging folder. Call under the store lock.
+    pub fn open_for(store: &crate::Store, dir: &Path) -> Result<Archive, crate::StoreError> {
+        let io = |source| crate::StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let archive = Archive::open(dir).map_err(io)?;
+        archive.clean_staging().map_err(io)?;
+        let id = store.store_id()?;
+        archive
+            .bind(&id, store.has_instances()?)
+            .map_err(crate::StoreError::Refused)?;
+        Ok(archive)
+    }
+
+    /// Binds this archive to the store `store_id`, or checks that it is bound to it, so that two
+    /// stores never write into one archive and one store never scatters over two. A new archive
+    /// folder is accepted only while the store has archived nothing.
+    pub fn bind(&self, store_id: &str, store_has_instances: bool) -> Result<(), String> {
+        let marker = self.dir.join(MARKER);
+        let expected = format!("pseal archive of store {store_id}\n");
+        match fs::read_to_string(&marker) {
+            Ok(text) if text == expected => Ok(()),
+            Ok(_) => Err(format!(
+                "{} belongs to another pseal store ({}); use that store's archive folder",
+                self.dir.display(),
+                marker.display()
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let stray = fs::read_dir(&self.dir)
+                    .map_err(|e| format!("{}: {e}", self.dir.display()))?
+                    .filter_map(Result::ok)
+                    .any(|e| e.file_name() != STAGING);
+                if stray {
+                    return Err(format!(
+                        "{} is not empty and is not a pseal archive; give an empty or new folder",
+                        self.dir.display()
+                    ));
+                }
+                if store_has_instances {
+                    return Err(format!(
+                        "this store already archived instances in another folder; {} is not its archive",
+                        self.dir.display()
+                    ));
+                }
+                // Written with the first file, so that a run that imports nothing changes nothing.
+                *self.pending_marker.borrow_mut() = Some(expected);
+                Ok(())
+            }
+            Err(e) => Err(format!("{}: {e}", marker.display())),
+        }
     }
 
     /// The archive folder.
@@ -113,6 +174,12 @@ impl Archive {
 
     /// Writes `bytes` at `rel` atomically; returns the folder to sync before committing.
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        if let Some(marker) = self.pending_marker.borrow_mut().take() {
+            let mut f = File::create(self.dir.join(MARKER))?;
+            f.write_all(marker.as_bytes())?;
+            f.sync_all()?;
+            File::open(&self.dir)?.sync_all()?;
+        }
         let dest = self.dir.join(rel);
         let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
         fs::create_dir_all(&parent)?;

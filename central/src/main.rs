@@ -184,8 +184,7 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
-            let archive =
-                Archive::open(&archive).with_context(|| format!("opening the archive {}", archive.display()))?;
+            let archive = Archive::open_for(&s, &archive)?;
             let summary = release(&mut s, &archive, &to, &selection, &out, &renderer)?;
             renderer.finish();
             if json {
@@ -246,11 +245,7 @@ fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundle
         renderer.say("another pseal-central holds the store; waiting for it to finish…")
     })?;
     let mut store = open(store_dir)?;
-    let archive =
-        Archive::open(archive_dir).with_context(|| format!("opening the archive {}", archive_dir.display()))?;
-    archive
-        .clean_staging()
-        .with_context(|| format!("cleaning {}", archive.staging_dir().display()))?;
+    let archive = Archive::open_for(&store, archive_dir)?;
     let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
     for bundle in bundles {
         renderer.event(Event::Phase {

@@ -377,3 +377,44 @@ fn releases_open_with_stock_age_and_are_audited() {
         .lines()
         .all(|l| l.starts_with(&format!("archive/{pseudonym}/")) || l == "archive/index.csv"));
 }
+
+#[test]
+fn a_store_and_its_archive_stay_paired() {
+    let world = World::new();
+    let cohort = one_patient(&world, 1);
+    world.add_site("SITE-A", true);
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
+    assert!(world.import(&bundles).status.success());
+    // The same store into another folder: refused, nothing written there.
+    let elsewhere = world.dir.path().join("elsewhere");
+    let out = cmd("pseal-central")
+        .arg("import")
+        .arg("--store")
+        .arg(world.store())
+        .arg("--archive")
+        .arg(&elsewhere)
+        .args(&bundles)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not its archive"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(walkdir(&elsewhere).is_empty());
+    // Another store into this archive: refused.
+    let other = World::new();
+    other.add_site("SITE-A", true);
+    let out = cmd("pseal-central")
+        .arg("import")
+        .arg("--store")
+        .arg(other.store())
+        .arg("--archive")
+        .arg(world.archive())
+        .args(&bundles)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another pseal store"));
+}

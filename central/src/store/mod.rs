@@ -167,6 +167,11 @@ impl Store {
         )
         .map_err(db)?;
         tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))))",
+            [],
+        )
+        .map_err(db)?;
+        tx.execute(
             "INSERT INTO meta (key, value) VALUES ('steward', ?1)",
             params![identity.recipient().to_string()],
         )
@@ -317,6 +322,20 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
+    }
+
+    /// The store's random ID (drawn at `init`), which its archive's marker file names.
+    pub fn store_id(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| r.get(0))
+            .map_err(|e| self.db_err(e))
+    }
+
+    /// Whether any instance has been archived from this store.
+    pub fn has_instances(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM instances)", [], |r| r.get(0))
+            .map_err(|e| self.db_err(e))
     }
 
     /// The steward identity.

@@ -7,21 +7,26 @@ use std::process::Output;
 
 pub const PASSPHRASE: &str = "correct horse battery staple for tests";
 
-/// The path of a workspace binary, building it if this test run did not.
+/// The path of a workspace binary, built (or found up to date) once per test process: a test
+/// must never run a stale binary of another package.
 pub fn bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let path = dir.join(name);
-    if !path.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let package = if name == "pseal" { "pseal-cli" } else { name };
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", package, "--bin", name])
-            .status()
-            .unwrap();
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", package, "--bin", name]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
         assert!(status.success(), "building {name}");
+        built.push(name.to_string());
     }
-    path
+    dir.join(name)
 }
 
 pub fn cmd(name: &str) -> Command {
@@ -129,12 +134,13 @@ pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every regular file under `dir` with its bytes, sorted by path (for "unchanged" checks).
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every regular file under `dir` with its size and a hash of its bytes, sorted by path (for
+/// "unchanged" checks; a hash keeps a failing comparison readable).
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, usize, u64)> {
     if !dir.exists() {
         return Vec::new();
     }
-    let mut v: Vec<(PathBuf, Vec<u8>)> = walkdir(dir)
+    let mut v: Vec<(PathBuf, usize, u64)> = walkdir(dir)
         .into_iter()
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
@@ -142,8 +148,11 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             !name.ends_with("-shm") && !name.ends_with("-wal") && name != "store.lock"
         })
         .map(|p| {
+            use std::hash::{Hash, Hasher};
             let b = std::fs::read(&p).unwrap();
-            (p, b)
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            b.hash(&mut h);
+            (p, b.len(), h.finish())
         })
         .collect();
     v.sort();
