@@ -16,7 +16,7 @@ pub const MARKER: &str = ".pseal-archive";
 /// Name of the index file inside the archive (contract).
 pub const INDEX_FILE: &str = "index.csv";
 /// Columns of `index.csv`, in order (contract: the first eight at least).
-pub const INDEX_COLUMNS: [&str; 10] = [
+pub const INDEX_COLUMNS: [&str; 11] = [
     "pseudonym",
     "study_uid",
     "series_uid",
@@ -27,6 +27,7 @@ pub const INDEX_COLUMNS: [&str; 10] = [
     "path",
     "patient_age",
     "patient_sex",
+    "domain",
 ];
 
 /// One row of `index.csv`.
@@ -52,6 +53,8 @@ pub struct IndexRow {
     pub patient_age: String,
     /// Sex.
     pub patient_sex: String,
+    /// The pseudonym domain (research project) the patient belongs to.
+    pub domain: String,
 }
 
 /// An archive folder.

@@ -108,6 +108,9 @@ pub enum Command {
         /// The researcher's age recipient (age1…).
         #[arg(long, value_name = "AGE1…")]
         to: String,
+        /// The pseudonym domain (research project) to release from.
+        #[arg(long, default_value = "default")]
+        domain: String,
         /// Release the whole archive.
         #[arg(long, conflicts_with = "pseudonyms", required_unless_present = "pseudonyms")]
         all: bool,

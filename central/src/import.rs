@@ -115,8 +115,8 @@ pub fn import_bundle(
     let previous: Option<String> = store
         .conn_ref()
         .query_row(
-            "SELECT manifest_sha256 FROM bundles WHERE bundle_id = ?1",
-            params![manifest.bundle_id],
+            "SELECT manifest_sha256 FROM bundles WHERE bundle_id = ?1 AND domain = ?2",
+            params![manifest.bundle_id, domain],
             |r| r.get(0),
         )
         .optional()
@@ -155,8 +155,8 @@ pub fn import_bundle(
             return Err(ImportError::Site {
                 path: p,
                 reason: format!(
-                    "site key {} is not enrolled for site {} (enrol it with `pseal-central enroll --site {} --key {}`)",
-                    manifest.site_key, manifest.site, manifest.site, manifest.site_key
+                    "site key {} is not enrolled for site {}: enrol a workstation only with the key its operator gave you over a channel you trust, never with a key taken from a bundle",
+                    manifest.site_key, manifest.site
                 ),
             })
         }
@@ -187,7 +187,7 @@ pub fn import_bundle(
 
     let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
-    let archive_uid = |uid: &str| secrets.archive_uid(uid);
+    let archive_uid = |uid: &str| secrets.archive_uid(domain, uid);
     let ctx = RekeyContext {
         pseudonym: &patient.pseudonym,
         date_offset_days: patient.date_offset_days,
@@ -246,6 +246,7 @@ pub fn import_bundle(
             path: rel,
             patient_age: fields.patient_age,
             patient_sex: fields.patient_sex,
+            domain: domain.to_string(),
         });
         progress.event(Event::Advance { n: 1 });
     }
@@ -334,8 +335,8 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
         tx.execute(
-            "INSERT INTO bundles (bundle_id, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![bundle_id, digest, site, patient_id, rows.len() as i64, now()],
+            "INSERT INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+            params![bundle_id, digest, site, patient_id, rows.len() as i64, now(), domain],
         )
         .map_err(db)?;
         {
@@ -398,7 +399,7 @@ impl Store {
         let mut stmt = self
             .conn_ref()
             .prepare(
-                "SELECT p.pseudonym, i.study_uid, i.series_uid, i.sop_uid, i.modality, i.study_date, i.series_description, i.path, i.patient_age, i.patient_sex
+                "SELECT p.pseudonym, i.study_uid, i.series_uid, i.sop_uid, i.modality, i.study_date, i.series_description, i.path, i.patient_age, i.patient_sex, p.domain
                  FROM instances i JOIN patients p ON p.id = i.patient_id ORDER BY i.path",
             )
             .map_err(|e| self.db_err(e))?;
@@ -416,6 +417,7 @@ impl Store {
                 path: get(7)?,
                 patient_age: get(8)?,
                 patient_sex: get(9)?,
+                domain: get(10)?,
             };
             f(row).map_err(|source| StoreError::Io {
                 path: self.db_path(),

@@ -31,7 +31,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("pseal-central: error: {e:#}");
+            eprintln!(
+                "pseal-central: error: {}",
+                pseal::progress::render::error_text(e.chain())
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -171,6 +174,7 @@ fn run(cli: Cli) -> Result<u8> {
             store,
             archive,
             to,
+            domain,
             all,
             pseudonyms,
             out,
@@ -185,7 +189,7 @@ fn run(cli: Cli) -> Result<u8> {
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
             let archive = Archive::open_for(&s, &archive)?;
-            let summary = release(&mut s, &archive, &to, &selection, &out, &renderer)?;
+            let summary = release(&mut s, &domain, &archive, &to, &selection, &out, &renderer)?;
             renderer.finish();
             if json {
                 renderer.json_line(&serde_json::json!({ "event": "summary", "release": summary }));

@@ -117,6 +117,18 @@ pub fn rekey(
     ));
     if let Some(age) = age_at_scan(captured) {
         object.put(DataElement::new(tags::PATIENT_AGE, VR::AS, PrimitiveValue::from(age)));
+    } else if let Some(capped) = object
+        .element(tags::PATIENT_AGE)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .and_then(|a| cap_age(&a))
+    {
+        // No birth date to compute from: the hospital's own age stays, but never above 89.
+        object.put(DataElement::new(
+            tags::PATIENT_AGE,
+            VR::AS,
+            PrimitiveValue::from(capped),
+        ));
     }
     if shifted_any {
         object.put(DataElement::new(
@@ -289,6 +301,13 @@ pub fn age_at_scan(captured: &Captured) -> Option<String> {
     Some(format_age(birth, scan))
 }
 
+/// `Some("090Y")` when an AS value states more than 89 years (HIPAA Safe Harbor), else `None`.
+pub fn cap_age(value: &str) -> Option<String> {
+    let v = value.trim_matches(|c: char| c == '\0' || c == ' ');
+    let years: u32 = v.strip_suffix('Y')?.parse().ok()?;
+    (years > 89).then(|| "090Y".to_string())
+}
+
 /// Formats an age as DICOM AS, capping at 90 years (HIPAA Safe Harbor: ages over 89).
 pub fn format_age(birth: NaiveDate, at: NaiveDate) -> String {
     use chrono::Datelike;
@@ -331,6 +350,15 @@ mod tests {
         assert_eq!(format_age(d("19350102"), d("20240101")), "088Y");
         assert_eq!(format_age(d("20230101"), d("20240301")), "014M");
         assert_eq!(format_age(d("20240101"), d("20240111")), "010D");
+    }
+
+    #[test]
+    fn hospital_ages_over_89_are_capped() {
+        assert_eq!(cap_age("095Y"), Some("090Y".into()));
+        assert_eq!(cap_age("090Y "), Some("090Y".into()));
+        assert_eq!(cap_age("089Y"), None);
+        assert_eq!(cap_age("100M"), None);
+        assert_eq!(cap_age("garbage"), None);
     }
 
     #[test]

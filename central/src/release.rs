@@ -77,9 +77,12 @@ pub fn read_pseudonyms(path: &Path) -> Result<BTreeSet<Pseudonym>, String> {
     Ok(set)
 }
 
-/// Writes a release package of `selection` to `out`, sealed to `to`.
+/// Writes a release package of `selection` within pseudonym `domain` to `out`, sealed to `to`.
+/// A release never mixes research projects: only the domain's patients can be selected.
+#[allow(clippy::too_many_arguments)]
 pub fn release(
     store: &mut Store,
+    domain: &str,
     archive: &Archive,
     to: &StewardRecipient,
     selection: &Selection,
@@ -99,7 +102,7 @@ pub fn release(
         Selection::Pseudonyms(set) => Some(set.iter().map(ToString::to_string).collect()),
     };
     store.for_each_index_row(|row| {
-        if wanted.as_ref().is_none_or(|w| w.contains(&row.pseudonym)) {
+        if row.domain == domain && wanted.as_ref().is_none_or(|w| w.contains(&row.pseudonym)) {
             rows.push(row);
         }
         Ok(())
@@ -108,7 +111,10 @@ pub fn release(
         let found: BTreeSet<&String> = rows.iter().map(|r| &r.pseudonym).collect();
         let missing: Vec<&str> = w.iter().filter(|p| !found.contains(p)).map(String::as_str).collect();
         if !missing.is_empty() {
-            return Err(ReleaseError::Unknown(missing.join(", ")));
+            return Err(ReleaseError::Unknown(format!(
+                "{} (domain {domain})",
+                missing.join(", ")
+            )));
         }
     }
     if rows.is_empty() {
@@ -194,7 +200,7 @@ pub fn release(
         &tx,
         &store.secrets,
         "release",
-        &serde_json::json!({ "to": to.to_string(), "patients": patients, "instances": summary.instances, "file": out.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": summary.sha256 }),
+        &serde_json::json!({ "to": to.to_string(), "domain": domain, "patients": patients, "instances": summary.instances, "file": out.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": summary.sha256 }),
     )
     .map_err(|source| StoreError::Database { path: path.clone(), source })?;
     tx.commit().map_err(|source| StoreError::Database { path, source })?;

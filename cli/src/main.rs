@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("pseal: error: {e:#}");
+            eprintln!("pseal: error: {}", pseal::progress::render::error_text(e.chain()));
             ExitCode::from(EXIT_ERROR)
         }
     }

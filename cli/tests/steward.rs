@@ -418,3 +418,138 @@ fn a_store_and_its_archive_stay_paired() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another pseal store"));
 }
+
+#[test]
+fn domains_get_unrelated_pseudonyms_and_uids_and_releases_stay_within_one() {
+    let world = World::new();
+    let cohort = one_patient(&world, 1);
+    world.add_site("SITE-A", true);
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
+    assert!(world.import(&bundles).status.success());
+    let out = cmd("pseal-central")
+        .arg("import")
+        .arg("--store")
+        .arg(world.store())
+        .arg("--archive")
+        .arg(world.archive())
+        .args(["--domain", "glioma-2027"])
+        .args(&bundles)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the same bundle imports into a second domain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = rows(&world);
+    let by_domain = |d: &str| -> Vec<&csv::StringRecord> { index.iter().filter(|r| &r[10] == d).collect() };
+    let (a, b) = (by_domain("default"), by_domain("glioma-2027"));
+    assert_eq!(a.len(), cohort.spec.mr_instance_count());
+    assert_eq!(b.len(), a.len());
+    assert_ne!(a[0][0], b[0][0], "unrelated pseudonyms");
+    let uids_a: BTreeSet<&str> = a.iter().flat_map(|r| [&r[1], &r[2], &r[3]]).collect();
+    assert!(
+        b.iter()
+            .all(|r| !uids_a.contains(&r[1]) && !uids_a.contains(&r[2]) && !uids_a.contains(&r[3])),
+        "no UID links the two domains"
+    );
+
+    // A release holds one domain only.
+    let researcher = age::x25519::Identity::generate();
+    let package = world.dir.path().join("glioma.age");
+    cmd("pseal-central")
+        .arg("release")
+        .arg("--store")
+        .arg(world.store())
+        .arg("--archive")
+        .arg(world.archive())
+        .args([
+            "--to",
+            &researcher.to_public().to_string(),
+            "--domain",
+            "glioma-2027",
+            "--all",
+            "--out",
+        ])
+        .arg(&package)
+        .assert()
+        .success();
+    let file = std::fs::File::open(&package).unwrap();
+    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).unwrap();
+    let plain = dec.decrypt(std::iter::once(&researcher as &dyn age::Identity)).unwrap();
+    let mut tar_bytes = Vec::new();
+    zstd::stream::read::Decoder::new(plain)
+        .unwrap()
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
+    let names: Vec<String> = tar::Archive::new(tar_bytes.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.iter().filter(|n| n.ends_with(".dcm")).count(), b.len());
+    assert!(names
+        .iter()
+        .all(|n| n == "archive/index.csv" || n.starts_with(&format!("archive/{}/", &b[0][0]))));
+}
+
+#[test]
+fn a_backup_added_later_can_open_the_store_secrets() {
+    let world = World::new();
+    let backup = age::x25519::Identity::generate();
+    cmd("pseal-central")
+        .args(["recipients", "add", "--store"])
+        .arg(world.store())
+        .arg(backup.to_public().to_string())
+        .assert()
+        .success();
+    let conn = rusqlite::Connection::open(world.store().join("store.sqlite")).unwrap();
+    let sealed: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0))
+        .unwrap();
+    let sealed = hex_decode(&sealed);
+    let dec = age::Decryptor::new(sealed.as_slice()).unwrap();
+    let mut plain = Vec::new();
+    dec.decrypt(std::iter::once(&backup as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert!(plain.len() > 100, "the backup identity opens the store secrets");
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_hospital_age_over_89_is_capped_when_no_birth_date_travels() {
+    let world = World::new();
+    let cohort = one_patient(&world, 1);
+    world.add_site("SITE-A", true);
+    // Every file of the patient: no birth date, a stated age of 95.
+    for file in walkdir(&cohort.sites[0].dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+    {
+        let Ok(mut obj) = dicom_object::open_file(&file) else {
+            continue;
+        };
+        obj.remove_element(tags::PATIENT_BIRTH_DATE);
+        obj.put(dicom_core::DataElement::new(
+            tags::PATIENT_AGE,
+            dicom_core::VR::AS,
+            dicom_core::PrimitiveValue::from("095Y"),
+        ));
+        obj.write_to_file(&file).unwrap();
+    }
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
+    assert!(world.import(&bundles).status.success());
+    for r in rows(&world) {
+        assert_eq!(&r[8], "090Y");
+        let obj = dicom_object::open_file(world.archive().join(&r[7])).unwrap();
+        assert_eq!(text(&obj, tags::PATIENT_AGE), "090Y");
+    }
+}

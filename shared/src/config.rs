@@ -49,12 +49,11 @@ impl Default for LocalIdSource {
 impl LocalIdSource {
     /// The attribute's tag.
     pub fn tag(&self) -> Result<dicom_core::Tag, ConfigError> {
-        parse_tag(&self.attribute).ok_or_else(|| ConfigError::Invalid {
-            path: PathBuf::new(),
-            reason: format!(
+        parse_tag(&self.attribute).ok_or_else(|| {
+            ConfigError::Value(format!(
                 "local_id.attribute '{}' is neither a DICOM keyword nor (gggg,eeee)",
                 self.attribute
-            ),
+            ))
         })
     }
 }
@@ -94,6 +93,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A value is not valid (before it is in a file).
+    #[error("{0}")]
+    Value(String),
     /// The site key could not be read.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -134,7 +136,7 @@ impl SiteConfig {
             return Err(invalid("no recipients: add the steward's age1… recipient".into()));
         }
         config.local_id.tag().map_err(|e| match e {
-            ConfigError::Invalid { reason, .. } => invalid(reason),
+            ConfigError::Value(reason) => invalid(reason),
             other => other,
         })?;
         Ok(config)
@@ -142,10 +144,7 @@ impl SiteConfig {
 
     /// Serializes to TOML.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid {
-            path: PathBuf::new(),
-            reason: e.to_string(),
-        })
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Value(e.to_string()))
     }
 
     /// The site key path, resolved against the configuration file's folder.

@@ -83,6 +83,23 @@ pub mod render {
         Quiet,
     }
 
+    /// An error and its causes on one line, without repeating a cause that a message already
+    /// quotes (typed errors here put their source into their own message).
+    pub fn error_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+        let mut text = String::new();
+        for cause in chain {
+            let part = cause.to_string();
+            if text.contains(&part) {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        text
+    }
+
     /// Counters added to JSON progress lines, so a program need not keep its own.
     pub struct JsonState {
         out: std::io::Stdout,

@@ -272,36 +272,52 @@ impl Store {
         texts.iter().map(|t| t.parse().map_err(StoreError::Key)).collect()
     }
 
-    /// Adds a backup recipient: sites must re-run `pseal init` or edit their recipients to use it.
+    /// Adds a backup recipient and re-seals the store secrets to every recipient, so the new
+    /// backup identity can recover the store too. Sites must add it to their configuration for
+    /// their bundles to be readable with it.
     pub fn add_backup_recipient(&mut self, recipient: &StewardRecipient) -> Result<bool, StoreError> {
         let db_path = self.db_path();
         let db = |source| StoreError::Database {
             path: db_path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(db)?;
-        let n = tx
-            .execute(
-                "INSERT OR IGNORE INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)",
-                params![recipient.to_string(), now()],
-            )
-            .map_err(db)?;
-        if n > 0 {
-            audit::append(
-                &tx,
-                &self.secrets,
-                "recipient-add",
-                &serde_json::json!({ "recipient": recipient.to_string() }),
-            )
-            .map_err(db)?;
+        let mut all = self.recipients()?;
+        if all.contains(recipient) {
+            return Ok(false);
         }
+        all.push(recipient.clone());
+        let sealed = self.secrets.seal(&all).map_err(|reason| StoreError::Secrets {
+            path: db_path.clone(),
+            reason,
+        })?;
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO recipients (recipient, role, added_at) VALUES (?1, 'backup', ?2)",
+            params![recipient.to_string(), now()],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'secrets'",
+            params![hex::encode(sealed)],
+        )
+        .map_err(db)?;
+        audit::append(
+            &tx,
+            &self.secrets,
+            "recipient-add",
+            &serde_json::json!({ "recipient": recipient.to_string() }),
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
-        Ok(n > 0)
+        Ok(true)
     }
 
     /// Takes the store's import lock, waiting if another process holds it. `on_wait` is called
     /// once when the lock is busy so the caller can say why it is waiting.
     pub fn lock(dir: &Path, on_wait: impl FnOnce()) -> Result<File, StoreError> {
+        if !dir.join(IDENTITY_FILE).exists() || !dir.join(DATABASE_FILE).exists() {
+            return Err(StoreError::Missing(dir.to_path_buf()));
+        }
         let path = dir.join(LOCK_FILE);
         let io = |source| StoreError::Io {
             path: path.clone(),

@@ -39,6 +39,9 @@ pub struct SealedIdentity {
     pub site: String,
     /// The local ID at that site.
     pub local_id: LocalId,
+    /// The patient's date offset: sealed with the identity, because with it and the archive
+    /// anyone could undo the date shift.
+    pub date_offset_days: i64,
 }
 
 impl Store {
@@ -54,39 +57,41 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
-        let found: Option<(i64, String, i64)> = tx
+        let found: Option<(i64, String, Vec<u8>)> = tx
             .query_row(
-                "SELECT id, pseudonym, date_offset_days FROM patients WHERE domain = ?1 AND blind_index = ?2",
+                "SELECT id, pseudonym, sealed_identity FROM patients WHERE domain = ?1 AND blind_index = ?2",
                 params![domain, &index[..]],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(db)?;
-        if let Some((id, text, offset)) = found {
-            let pseudonym = text
+        if let Some((id, text, sealed)) = found {
+            let pseudonym: Pseudonym = text
                 .parse()
                 .map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
+            let opened = open_sealed(&self.secrets, &index, &sealed, &pseudonym)?;
             return Ok(PatientRef {
                 id,
                 pseudonym,
-                date_offset_days: offset,
+                date_offset_days: opened.date_offset_days,
                 minted: false,
             });
         }
+        let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
         let sealed = seal_identity(
             &self.secrets,
             &index,
             &SealedIdentity {
                 site: site.to_string(),
                 local_id: local_id.clone(),
+                date_offset_days: offset,
             },
         )?;
-        let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
         for _ in 0..16 {
             let pseudonym = Pseudonym::random();
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO patients (domain, blind_index, pseudonym, date_offset_days, sealed_identity, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![domain, &index[..], pseudonym.to_string(), offset, sealed, now()],
+                "INSERT OR IGNORE INTO patients (domain, blind_index, pseudonym, sealed_identity, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![domain, &index[..], pseudonym.to_string(), sealed, now()],
             ).map_err(db)?;
             if inserted == 1 {
                 let id = tx.last_insert_rowid();
@@ -118,12 +123,7 @@ impl Store {
         let Some((domain, index, sealed)) = row else {
             return Ok(None);
         };
-        let plain = self
-            .secrets
-            .open_row(&index, &sealed)
-            .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
-        let id: SealedIdentity = ciborium::from_reader(plain.as_slice())
-            .map_err(|e| StoreError::Refused(format!("sealed identity damaged: {e}")))?;
+        let id = open_sealed(&self.secrets, &index, &sealed, pseudonym)?;
         Ok(Some((domain, id)))
     }
 
@@ -137,6 +137,19 @@ impl Store {
             )
             .map_err(|e| self.db_err(e))
     }
+}
+
+fn open_sealed(
+    secrets: &super::StoreSecrets,
+    index: &[u8],
+    sealed: &[u8],
+    pseudonym: &Pseudonym,
+) -> Result<SealedIdentity, StoreError> {
+    let plain = secrets
+        .open_row(index, sealed)
+        .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
+    ciborium::from_reader(plain.as_slice())
+        .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym} is damaged: {e}")))
 }
 
 fn seal_identity(secrets: &super::StoreSecrets, index: &[u8], id: &SealedIdentity) -> Result<Vec<u8>, StoreError> {

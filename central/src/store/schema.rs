@@ -36,18 +36,19 @@ CREATE TABLE patients (
     domain          TEXT NOT NULL,
     blind_index     BLOB NOT NULL,
     pseudonym       TEXT NOT NULL UNIQUE,
-    date_offset_days INTEGER NOT NULL,
     sealed_identity BLOB NOT NULL,
     created_at      INTEGER NOT NULL,
     UNIQUE (domain, blind_index)
 );
 CREATE TABLE bundles (
-    bundle_id   TEXT PRIMARY KEY,
+    bundle_id   TEXT NOT NULL,
+    domain      TEXT NOT NULL,
     manifest_sha256 TEXT NOT NULL,
     site        TEXT NOT NULL,
     patient_id  INTEGER NOT NULL REFERENCES patients(id),
     instances   INTEGER NOT NULL,
-    imported_at INTEGER NOT NULL
+    imported_at INTEGER NOT NULL,
+    PRIMARY KEY (bundle_id, domain)
 );
 CREATE TABLE instances (
     path        TEXT PRIMARY KEY,

@@ -92,9 +92,11 @@ impl StoreSecrets {
         )
     }
 
-    /// The archive UID for an original UID.
-    pub fn archive_uid(&self, original: &str) -> String {
-        pseal::uid::derive_uid(&self.uid_key, original)
+    /// The archive UID for an original UID in a pseudonym domain: stable across re-exports, and
+    /// different in every domain, so two projects cannot link their patients through UIDs.
+    pub fn archive_uid(&self, domain: &str, original: &str) -> String {
+        let original = original.trim_end_matches(['\0', ' ']);
+        pseal::uid::derive_uid(&self.uid_key, &format!("{domain}\u{1f}{original}"))
     }
 
     /// Seals `plain` for the row identified by `aad` (random 24-byte nonce, prepended).

@@ -73,6 +73,10 @@ pub fn inspect(path: &Path) -> Result<BundleInfo, InspectError> {
         }
         if let Some(rest) = text.strip_prefix("-> ") {
             let kind = rest.split_whitespace().next().unwrap_or("?").to_string();
+            // age adds a random "…-grease" stanza to keep parsers honest; it is no recipient.
+            if kind.ends_with("-grease") {
+                continue;
+            }
             match recipients.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, n)) => *n += 1,
                 None => recipients.push((kind, 1)),

@@ -106,20 +106,22 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
                 continue;
             }
         }
-        match read_local_id(path, local_id_tag) {
-            Ok(Some(id)) => scanned.patients.entry(id).or_default().push(path.to_path_buf()),
-            Ok(None) => scanned.quarantined.push(LeftOut {
-                path: rel,
-                reason: format!(
-                    "no local patient ID: attribute ({:04X},{:04X}) is absent or empty",
-                    local_id_tag.0, local_id_tag.1
-                ),
-            }),
-            Err(reason) => scanned.quarantined.push(LeftOut {
-                path: rel,
-                reason: format!("unreadable DICOM: {reason}"),
-            }),
-        }
+        let reason = match read_local_id(path, local_id_tag) {
+            Ok(Some(id)) => {
+                scanned.patients.entry(id).or_default().push(path.to_path_buf());
+                continue;
+            }
+            Ok(None) => format!(
+                "no local patient ID: attribute ({:04X},{:04X}) is absent or empty",
+                local_id_tag.0, local_id_tag.1
+            ),
+            Err(reason) => format!("unreadable DICOM: {reason}"),
+        };
+        progress.event(Event::Quarantined {
+            path: rel.clone(),
+            reason: reason.clone(),
+        });
+        scanned.quarantined.push(LeftOut { path: rel, reason });
     }
     Ok(scanned)
 }
