@@ -89,7 +89,9 @@ impl Archive {
 
     /// Opens the archive of `store` at `dir` (creating a new one only while the store has archived
     /// nothing) and empties its staging folder. Call under the store lock.
-    pub fn open_for(store: &crate::Store, dir: &Path) -> Result<Archive, crate::StoreError> {
+    /// With `rebuild`, an empty folder is accepted as the store's archive even after it archived
+    /// instances elsewhere (to rebuild a lost archive with `import --repair`).
+    pub fn open_for(store: &crate::Store, dir: &Path, rebuild: bool) -> Result<Archive, crate::StoreError> {
         let io = |source| crate::StoreError::Io {
             path: dir.to_path_buf(),
             source,
@@ -97,9 +99,8 @@ impl Archive {
         let archive = Archive::open(dir).map_err(io)?;
         archive.clean_staging().map_err(io)?;
         let id = store.store_id()?;
-        archive
-            .bind(&id, store.has_instances()?)
-            .map_err(crate::StoreError::Refused)?;
+        let elsewhere = store.has_instances()? && !rebuild;
+        archive.bind(&id, elsewhere).map_err(crate::StoreError::Refused)?;
         Ok(archive)
     }
 

@@ -71,6 +71,10 @@ pub enum Command {
         /// The pseudonym domain (research project).
         #[arg(long, default_value = "default")]
         domain: String,
+        /// Write the archive files of bundles imported before again (rebuilds a lost or damaged
+        /// archive from the bundles as received; an empty folder is accepted as the archive).
+        #[arg(long)]
+        repair: bool,
         /// One JSON object per line on standard output (progress events, then a summary).
         #[arg(long)]
         json: bool,

@@ -35,6 +35,11 @@ pub enum ImportOutcome {
     },
     /// The same bundle was imported before; nothing changed.
     AlreadyImported,
+    /// The bundle was imported before, and its archive files were written again (`--repair`).
+    Repaired {
+        /// Instances written.
+        instances: u64,
+    },
 }
 
 /// Why a bundle was refused. Every message names the bundle.
@@ -102,6 +107,20 @@ pub fn import_bundle(
     domain: &str,
     progress: &dyn Progress,
 ) -> Result<ImportOutcome, ImportError> {
+    import_bundle_with(store, archive, path, domain, false, progress)
+}
+
+/// Imports one bundle; with `repair`, a bundle imported before has its archive files written again
+/// (re-keying is deterministic, so they come out identical) — how a lost or damaged archive is
+/// rebuilt from the bundles kept as received.
+pub fn import_bundle_with(
+    store: &mut Store,
+    archive: &Archive,
+    path: &Path,
+    domain: &str,
+    repair: bool,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome, ImportError> {
     let p = path.to_path_buf();
     let store_err = |source| ImportError::Store {
         path: p.clone(),
@@ -121,47 +140,22 @@ pub fn import_bundle(
         )
         .optional()
         .map_err(|e| store_err(store.db_err(e)))?;
-    if let Some(prev) = previous {
-        if prev == digest {
-            return Ok(ImportOutcome::AlreadyImported);
+    let repairing = match previous {
+        Some(prev) if prev == digest && repair => true,
+        Some(prev) if prev == digest => return Ok(ImportOutcome::AlreadyImported),
+        Some(_) => {
+            return Err(ImportError::Inconsistent {
+                path: p,
+                reason: "another bundle with the same bundle ID was already imported; refusing this one".into(),
+            })
         }
-        return Err(ImportError::Inconsistent {
-            path: p,
-            reason: "another bundle with the same bundle ID was already imported; refusing this one".into(),
-        });
-    }
+        None => false,
+    };
 
-    match store
-        .site_status(&manifest.site, &manifest.site_key)
-        .map_err(store_err)?
-    {
-        SiteStatus::Enrolled => {}
-        SiteStatus::Revoked => {
-            return Err(ImportError::Site {
-                path: p,
-                reason: format!("site key {} of site {} was revoked", manifest.site_key, manifest.site),
-            })
-        }
-        SiteStatus::OtherSite(other) => {
-            return Err(ImportError::Site {
-                path: p,
-                reason: format!(
-                    "the bundle claims site {} but its key {} is enrolled for site {other}",
-                    manifest.site, manifest.site_key
-                ),
-            })
-        }
-        SiteStatus::Unknown => {
-            return Err(ImportError::Site {
-                path: p,
-                reason: format!(
-                    "site key {} is not enrolled for site {}: enrol a workstation only with the key its operator gave you over a channel you trust, never with a key taken from a bundle",
-                    manifest.site_key, manifest.site
-                ),
-            })
-        }
+    // A repair rewrites what was accepted before, even if the site key was revoked since.
+    if !repairing {
+        check_site(store, &p, manifest)?;
     }
-
     let identity_file = std::fs::File::open(verified.identity_path()).map_err(|source| ImportError::Archive {
         path: p.clone(),
         source,
@@ -279,7 +273,15 @@ pub fn import_bundle(
         },
     };
     store
-        .record_import(&manifest.bundle_id, &digest, &manifest.site, patient.id, &rows, domain)
+        .record_import(
+            &manifest.bundle_id,
+            &digest,
+            &manifest.site,
+            patient.id,
+            &rows,
+            domain,
+            repairing,
+        )
         .map_err(|e| match e {
             StoreError::Database { source, .. } => db(source),
             other => ImportError::Store {
@@ -288,11 +290,49 @@ pub fn import_bundle(
             },
         })?;
     crate::fault::point("committed");
+    if repairing {
+        return Ok(ImportOutcome::Repaired { instances });
+    }
     Ok(ImportOutcome::Imported {
         pseudonym: patient.pseudonym,
         instances,
         minted: patient.minted,
     })
+}
+
+/// Refuses a bundle whose site key is not enrolled for the site it claims, or was revoked.
+fn check_site(store: &Store, p: &Path, manifest: &pseal::bundle::Manifest) -> Result<(), ImportError> {
+    match store
+        .site_status(&manifest.site, &manifest.site_key)
+        .map_err(|source| ImportError::Store { path: p.to_path_buf(), source })?
+    {
+        SiteStatus::Enrolled => {}
+        SiteStatus::Revoked => {
+            return Err(ImportError::Site {
+                path: p.to_path_buf(),
+                reason: format!("site key {} of site {} was revoked", manifest.site_key, manifest.site),
+            })
+        }
+        SiteStatus::OtherSite(other) => {
+            return Err(ImportError::Site {
+                path: p.to_path_buf(),
+                reason: format!(
+                    "the bundle claims site {} but its key {} is enrolled for site {other}",
+                    manifest.site, manifest.site_key
+                ),
+            })
+        }
+        SiteStatus::Unknown => {
+            return Err(ImportError::Site {
+                path: p.to_path_buf(),
+                reason: format!(
+                    "site key {} is not enrolled for site {}: enrol a workstation only with the key its operator gave you over a channel you trust, never with a key taken from a bundle",
+                    manifest.site_key, manifest.site
+                ),
+            })
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites `index.csv` when an import committed since it was last written (also after a crash
@@ -323,6 +363,7 @@ impl Store {
         patient_id: i64,
         rows: &[IndexRow],
         domain: &str,
+        repairing: bool,
     ) -> Result<(), StoreError> {
         let path = self.db_path();
         let db = |source| StoreError::Database {
@@ -335,7 +376,8 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
         tx.execute(
-            "INSERT INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+            // A repair finds the bundle recorded already and keeps that record.
+            "INSERT OR IGNORE INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
             params![bundle_id, digest, site, patient_id, rows.len() as i64, now(), domain],
         )
         .map_err(db)?;
@@ -371,7 +413,8 @@ impl Store {
         )
         .map_err(db)?;
         let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
-        audit::append(&tx, secrets, "import", &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
+        let action = if repairing { "repair" } else { "import" };
+        audit::append(&tx, secrets, action, &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
         tx.commit().map_err(db)
     }
 

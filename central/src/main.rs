@@ -10,8 +10,9 @@ use pseal::keys::Passphrase;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
+use pseal_central::import::import_bundle_with;
 use pseal_central::release::{read_pseudonyms, release, Selection};
-use pseal_central::{import_bundle, Archive, ImportOutcome, Store};
+use pseal_central::{Archive, ImportOutcome, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -125,9 +126,10 @@ fn run(cli: Cli) -> Result<u8> {
             store,
             archive,
             domain,
+            repair,
             json,
             bundles,
-        } => import(&store, &archive, &domain, json, &bundles),
+        } => import(&store, &archive, &domain, repair, json, &bundles),
         Command::Check { pseudonym } => match pseudonym.parse::<Pseudonym>() {
             Ok(p) => {
                 println!("{p} is well-formed");
@@ -188,7 +190,7 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
-            let archive = Archive::open_for(&s, &archive)?;
+            let archive = Archive::open_for(&s, &archive, false)?;
             let summary = release(&mut s, &domain, &archive, &to, &selection, &out, &renderer)?;
             renderer.finish();
             if json {
@@ -243,20 +245,27 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundles: &[PathBuf]) -> Result<u8> {
+fn import(
+    store_dir: &Path,
+    archive_dir: &Path,
+    domain: &str,
+    repair: bool,
+    json: bool,
+    bundles: &[PathBuf],
+) -> Result<u8> {
     let renderer = Renderer::new(json);
     let _lock = Store::lock(store_dir, || {
         renderer.say("another pseal-central holds the store; waiting for it to finish…")
     })?;
     let mut store = open(store_dir)?;
-    let archive = Archive::open_for(&store, archive_dir)?;
+    let archive = Archive::open_for(&store, archive_dir, repair)?;
     let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
     for bundle in bundles {
         renderer.event(Event::Phase {
             name: "import",
             total: None,
         });
-        match import_bundle(&mut store, &archive, bundle, domain, &renderer) {
+        match import_bundle_with(&mut store, &archive, bundle, domain, repair, &renderer) {
             Ok(ImportOutcome::Imported { instances: n, .. }) => {
                 imported += 1;
                 instances += n;
@@ -266,6 +275,16 @@ fn import(store_dir: &Path, archive_dir: &Path, domain: &str, json: bool, bundle
                     instances: n,
                 });
                 renderer.say(&format!("imported {} ({n} instances)", bundle.display()));
+            }
+            Ok(ImportOutcome::Repaired { instances: n }) => {
+                imported += 1;
+                instances += n;
+                renderer.event(Event::Imported {
+                    bundle: bundle.display().to_string(),
+                    outcome: "repaired",
+                    instances: n,
+                });
+                renderer.say(&format!("repaired {} ({n} instances written again)", bundle.display()));
             }
             Ok(ImportOutcome::AlreadyImported) => {
                 already += 1;
