@@ -355,6 +355,7 @@ pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, Store
 
 impl Store {
     /// Records an imported bundle, its instances and the audit entry in one transaction.
+    #[allow(clippy::too_many_arguments)]
     fn record_import(
         &mut self,
         bundle_id: &str,

@@ -162,6 +162,25 @@ impl<'a> BundleReader<'a> {
                 age::DecryptError::NoMatchingKeys => BundleError::NotForThisSteward { path: p.clone() },
                 other => corrupt(format!("age header: {other}")),
             })?;
+        self.verify_plaintext(path, plain, staging_parent)
+    }
+
+    /// Runs every check after decryption on `plain`, the age plaintext of the bundle at `path`
+    /// (a zstd stream of the tar archive): layout, staging, end of stream, manifest, site tag and
+    /// digests. [`BundleReader::open`] calls it on the decrypting reader; it is public so that the
+    /// fuzzer and tests drive exactly this code with arbitrary plaintext. `path` only names the
+    /// bundle in errors.
+    pub fn verify_plaintext<R: Read>(
+        &self,
+        path: &Path,
+        plain: R,
+        staging_parent: &Path,
+    ) -> Result<VerifiedBundle, BundleError> {
+        let p = path.to_path_buf();
+        let corrupt = |reason: String| BundleError::Corrupt {
+            path: p.clone(),
+            reason,
+        };
         let zstd = zstd::stream::read::Decoder::new(plain).map_err(|e| corrupt(format!("zstd: {e}")))?;
         let staging = tempfile::Builder::new()
             .prefix(".pseal-staging-")
@@ -190,6 +209,12 @@ impl<'a> BundleReader<'a> {
             }
             let name = String::from_utf8(entry.path_bytes().into_owned())
                 .map_err(|_| corrupt("a tar entry name is not UTF-8".into()))?;
+            normalized(entry.header()).map_err(|what| {
+                corrupt(format!(
+                    "the tar header of '{}' is not normalized: {what}",
+                    name.escape_default()
+                ))
+            })?;
             let size = entry.size();
             let expected_instance = instance_entry_name(instances.len() as u64 + 1);
             if manifest_bytes.is_none() && !have_identity && name == expected_instance {
@@ -246,6 +271,11 @@ impl<'a> BundleReader<'a> {
         let manifest_bytes =
             manifest_bytes.ok_or_else(|| corrupt(format!("no {MANIFEST_ENTRY}: the bundle is incomplete")))?;
         let auth_bytes = auth_bytes.ok_or_else(|| corrupt(format!("no {AUTH_ENTRY}: the bundle is incomplete")))?;
+        if instances.is_empty() {
+            return Err(corrupt(
+                "the bundle holds no instance (a bundle carries at least one)".into(),
+            ));
+        }
 
         let manifest = Manifest::from_cbor(&manifest_bytes).map_err(|e| corrupt(format!("{MANIFEST_ENTRY}: {e}")))?;
         if manifest.format != FORMAT_VERSION {
@@ -281,6 +311,36 @@ impl<'a> BundleReader<'a> {
             identity: identity_path,
         })
     }
+}
+
+/// Format section 2: a ustar header of a regular file with mode 0644, uid and gid 0, mtime 0, no
+/// user, group or link name, no prefix, device numbers 0. The site tag covers entry contents, not
+/// tar headers, so a reader that let these fields vary would accept metadata nobody authenticated
+/// (and would not notice a writer that put the hospital's user or time there). Says which field
+/// is wrong, never its value.
+fn normalized(h: &tar::Header) -> Result<(), &'static str> {
+    let ustar = h.as_ustar().ok_or("not a ustar header")?;
+    let zero_field = |field: &[u8]| field.iter().all(|&b| b == 0 || b == b'0' || b == b' ');
+    let empty = |field: &[u8]| field.iter().all(|&b| b == 0);
+    if !matches!(h.mode(), Ok(0o644)) {
+        return Err("mode must be 0644");
+    }
+    if !matches!(h.uid(), Ok(0)) || !matches!(h.gid(), Ok(0)) {
+        return Err("uid and gid must be 0");
+    }
+    if !matches!(h.mtime(), Ok(0)) {
+        return Err("mtime must be 0");
+    }
+    if !empty(&ustar.uname) || !empty(&ustar.gname) {
+        return Err("user and group names must be empty");
+    }
+    if !empty(&ustar.linkname) || !empty(&ustar.prefix) {
+        return Err("link name and prefix must be empty");
+    }
+    if !zero_field(&ustar.dev_major) || !zero_field(&ustar.dev_minor) {
+        return Err("device numbers must be 0");
+    }
+    Ok(())
 }
 
 /// Where staging failed: reading the bundle (damage) or writing the staged copy (e.g. a full disk).

@@ -11,7 +11,7 @@ mod steward;
 pub use files::{check_private_permissions, write_private_file, KeyFileError};
 pub use passphrase::Passphrase;
 pub use site::{SitePublicKey, SiteSecretKey};
-pub use steward::{StewardIdentity, StewardRecipient};
+pub use steward::{StewardIdentity, StewardRecipient, MAX_SCRYPT_WORK_FACTOR, SCRYPT_WORK_FACTOR};
 
 use thiserror::Error;
 

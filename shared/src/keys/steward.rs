@@ -12,6 +12,14 @@ use std::path::Path;
 use std::str::FromStr;
 use zeroize::Zeroizing;
 
+/// scrypt work factor (log2 N) of the steward identity file: 2^18, 256 MiB and about a second,
+/// the reference age implementation's default for passphrase encryption.
+pub const SCRYPT_WORK_FACTOR: u8 = 18;
+
+/// Largest scrypt work factor accepted when opening an identity file (as the reference age CLI):
+/// bounds the memory and time a damaged or hostile file can demand.
+pub const MAX_SCRYPT_WORK_FACTOR: u8 = 22;
+
 /// The steward's secret identity, unlocked with its passphrase. Zeroized on drop; never printed.
 pub struct StewardIdentity {
     identity: age::x25519::Identity,
@@ -84,11 +92,16 @@ impl StewardIdentity {
             self.identity.to_string().expose_secret()
         ));
         let mut out = Vec::new();
-        let encryptor = age::Encryptor::with_user_passphrase(passphrase.secret());
         let locked = |reason: String| KeyError::IdentityLocked {
             path: path.to_path_buf(),
             reason,
         };
+        // A fixed work factor, not age's one-second calibration: calibrating on a busy machine
+        // silently gave a weaker file (and a faster one a file slower machines refused).
+        let mut recipient = age::scrypt::Recipient::new(passphrase.secret());
+        recipient.set_work_factor(SCRYPT_WORK_FACTOR);
+        let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+            .map_err(|e| locked(e.to_string()))?;
         let mut writer = encryptor.wrap_output(&mut out).map_err(|e| locked(e.to_string()))?;
         writer.write_all(plain.as_bytes()).map_err(|e| locked(e.to_string()))?;
         writer.finish().map_err(|e| locked(e.to_string()))?;
@@ -109,7 +122,11 @@ impl StewardIdentity {
         if !decryptor.is_scrypt() {
             return Err(locked("it is not passphrase-protected".into()));
         }
-        let scrypt = age::scrypt::Identity::new(passphrase.secret());
+        let mut scrypt = age::scrypt::Identity::new(passphrase.secret());
+        // age's default ceiling is "about 16 seconds on this machine", measured by timing one
+        // small scrypt run: under load the measurement drops and a good identity file is refused
+        // as "excessive work". Use a fixed ceiling instead, as the reference age CLI does.
+        scrypt.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
         let mut reader = decryptor
             .decrypt(std::iter::once(&scrypt as &dyn age::Identity))
             .map_err(|e| match e {

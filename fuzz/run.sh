@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or those named after the budget) for SECONDS each, starting from the
+# committed seeds in fuzz/corpus/<target>/ and the kept crash inputs in fuzz/regressions/<target>/.
+# New inputs libFuzzer finds go to fuzz/work/<target>/ (not committed); a crash stops the run
+# and leaves its input in fuzz/artifacts/<target>/. Fix the bug, then copy the input to
+# fuzz/regressions/<target>/ so that `cargo test -p pseal --test robust_fuzz_replay` replays it.
+#
+#   fuzz/run.sh 60                 # every target, one minute each
+#   fuzz/run.sh 600 deid keys      # two targets, ten minutes each
+#
+# Needs cargo-fuzz (`cargo install --locked cargo-fuzz`) and a C++ compiler. libFuzzer needs
+# nightly compiler flags (-Z sanitizer, -C passes); on a stable toolchain RUSTC_BOOTSTRAP=1
+# allows them, which is what this script sets.
+set -euo pipefail
+cd "$(dirname "$0")"
+budget="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
+shift
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(deid bundle_plaintext bundle_file manifest identity config keys)
+fi
+export RUSTC_BOOTSTRAP=1
+# -O: optimised with debug assertions; the address sanitizer stays on (cargo-fuzz's default).
+cargo fuzz build -O
+status=0
+for t in "${targets[@]}"; do
+    mkdir -p "work/$t" "corpus/$t" "regressions/$t"
+    echo "fuzz: $t for ${budget}s"
+    start=$(date +%s)
+    if ! cargo fuzz run -O "$t" "work/$t" "corpus/$t" "regressions/$t" -- \
+        -max_total_time="$budget" -timeout=20 -rss_limit_mb=4096 -max_len=262144 \
+        -print_final_stats=1 2>"work/$t.log"; then
+        echo "fuzz: $t FOUND A CRASH (see fuzz/work/$t.log and fuzz/artifacts/$t/)"
+        tail -40 "work/$t.log"
+        status=1
+    fi
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "work/$t.log" | grep -o '[0-9]*$' || echo '?')
+    echo "fuzz: $t done in $(( $(date +%s) - start ))s, $runs executions"
+done
+exit $status
