@@ -219,7 +219,7 @@ fn a_full_disk_during_import_is_refused_clearly_and_a_later_run_converges() {
     let again = world.import(&bundles);
     assert_eq!(again.status.code(), Some(1));
     let store_again = snapshot(&world.store());
-    let db = |s: &[(PathBuf, Vec<u8>)]| s.iter().filter(|(p, _)| p.ends_with("store.sqlite")).count();
+    let db = |s: &[(PathBuf, usize, u64)]| s.iter().filter(|(p, _, _)| p.ends_with("store.sqlite")).count();
     assert_eq!(db(&store_again), db(&store_after_failure));
 
     // With space, a re-run converges on the state of an uninterrupted import.
