@@ -128,6 +128,39 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the enrolled site keys (with revocations).
+    Sites {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the pseudonym of a hospital's local ID without minting one (audited; a reason is required).
+    Lookup {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The local patient ID at that site.
+        #[arg(long)]
+        local_id: String,
+        /// The pseudonym domain.
+        #[arg(long, default_value = "default")]
+        domain: String,
+        /// Why (recorded in the audit log), e.g. a consent withdrawal case number.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Change the passphrase of the steward identity (the new one from PSEAL_NEW_PASSPHRASE, or asked twice).
+    Passphrase {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// List the audit log; with --verify, check its chain.
     Audit {
         /// The store folder.

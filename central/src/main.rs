@@ -206,6 +206,71 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
+        Command::Sites { store, json } => {
+            let s = open(&store)?;
+            for row in s.sites()? {
+                if json {
+                    println!("{}", serde_json::to_string(&row)?);
+                } else {
+                    let state = if row.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "enrolled"
+                    };
+                    println!("{:<16} {state:<9} {}", row.site, row.key);
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Lookup {
+            store,
+            site,
+            local_id,
+            domain,
+            reason,
+        } => {
+            if reason.trim().is_empty() {
+                bail!("--reason must say why (it is recorded in the audit log)");
+            }
+            let id = pseal::identity::LocalId::new(&local_id).context("--local-id is empty")?;
+            let mut s = open(&store)?;
+            let found = s.lookup(&domain, &site, &id)?;
+            s.audit(
+                "lookup",
+                &serde_json::json!({ "site": site, "domain": domain, "found": found.as_ref().map(ToString::to_string), "reason": reason }),
+            )?;
+            match found {
+                Some(p) => {
+                    println!("{p}");
+                    Ok(EXIT_OK)
+                }
+                None => {
+                    eprintln!("no patient with that local ID at site {site} in domain {domain}");
+                    Ok(EXIT_REFUSED)
+                }
+            }
+        }
+        Command::Passphrase { store } => {
+            let mut s = open(&store)?;
+            let new = match std::env::var("PSEAL_NEW_PASSPHRASE") {
+                Ok(t) => Passphrase::new(t).context("the new passphrase is empty")?,
+                Err(_) => {
+                    use std::io::IsTerminal;
+                    if !std::io::stdin().is_terminal() {
+                        bail!("no new passphrase: set PSEAL_NEW_PASSPHRASE or run on a terminal");
+                    }
+                    let first = rpassword::prompt_password("New steward passphrase: ")?;
+                    let second = rpassword::prompt_password("Repeat the new passphrase: ")?;
+                    if first != second {
+                        bail!("the two passphrases differ");
+                    }
+                    Passphrase::new(first).context("the new passphrase is empty")?
+                }
+            };
+            s.change_passphrase(&new)?;
+            println!("the steward identity now opens with the new passphrase");
+            Ok(EXIT_OK)
+        }
         Command::Audit { store, verify, json } => {
             let s = open(&store)?;
             let mut out = std::io::stdout().lock();

@@ -592,3 +592,81 @@ fn a_lost_archive_is_rebuilt_from_the_bundles_with_repair() {
     assert!(audit.status.success());
     assert!(String::from_utf8_lossy(&audit.stdout).contains("repair"));
 }
+
+#[test]
+fn sites_lookup_and_passphrase_change() {
+    let world = World::new();
+    let cohort = one_patient(&world, 1);
+    let key = world.add_site("SITE-A", true);
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
+    assert!(world.import(&bundles).status.success());
+    let pseudonym = rows(&world)[0][0].to_string();
+
+    let sites = cmd("pseal-central")
+        .args(["sites", "--store"])
+        .arg(world.store())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&sites.stdout).contains(&key));
+
+    let local = &cohort.sites[0].patients[0].local_id;
+    let found = cmd("pseal-central")
+        .args([
+            "lookup",
+            "--site",
+            "SITE-A",
+            "--local-id",
+            local,
+            "--reason",
+            "consent withdrawn, case 7",
+            "--store",
+        ])
+        .arg(world.store())
+        .output()
+        .unwrap();
+    assert!(found.status.success());
+    assert_eq!(String::from_utf8_lossy(&found.stdout).trim(), pseudonym);
+    let missing = cmd("pseal-central")
+        .args([
+            "lookup",
+            "--site",
+            "SITE-A",
+            "--local-id",
+            "0000000000",
+            "--reason",
+            "check",
+            "--store",
+        ])
+        .arg(world.store())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let audit = cmd("pseal-central")
+        .args(["audit", "--store"])
+        .arg(world.store())
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(audit.matches("lookup").count(), 2);
+    assert!(!audit.contains(local.as_str()), "the audit log never holds a local ID");
+
+    cmd("pseal-central")
+        .env("PSEAL_NEW_PASSPHRASE", "a brand new passphrase")
+        .args(["passphrase", "--store"])
+        .arg(world.store())
+        .assert()
+        .success();
+    let old = cmd("pseal-central")
+        .args(["audit", "--store"])
+        .arg(world.store())
+        .output()
+        .unwrap();
+    assert_eq!(old.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&old.stderr).contains("wrong passphrase"));
+    cmd("pseal-central")
+        .env("PSEAL_PASSPHRASE", "a brand new passphrase")
+        .args(["audit", "--verify", "--store"])
+        .arg(world.store())
+        .assert()
+        .success();
+}

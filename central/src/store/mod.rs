@@ -340,6 +340,26 @@ impl Store {
         }
     }
 
+    /// Re-encrypts the steward identity file under a new passphrase (written beside it, synced,
+    /// then renamed over it, so a crash leaves the old or the new file, never neither). Audited.
+    pub fn change_passphrase(&mut self, new: &Passphrase) -> Result<(), StoreError> {
+        let path = self.dir.join(IDENTITY_FILE);
+        let temp = self.dir.join(format!("{IDENTITY_FILE}.new"));
+        let _ = std::fs::remove_file(&temp);
+        self.identity.write_encrypted(&temp, new)?;
+        std::fs::rename(&temp, &path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| StoreError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        self.audit("passphrase-change", &serde_json::json!({}))
+    }
+
     /// The store's random ID (drawn at `init`), which its archive's marker file names.
     pub fn store_id(&self) -> Result<String, StoreError> {
         self.conn

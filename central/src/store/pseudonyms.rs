@@ -109,6 +109,26 @@ impl Store {
         ))
     }
 
+    /// The pseudonym of (domain, site, local ID) if the patient is known; never mints. The caller
+    /// audits: this is a re-identification in the other direction.
+    pub fn lookup(&self, domain: &str, site: &str, local_id: &LocalId) -> Result<Option<Pseudonym>, StoreError> {
+        let index = self.secrets.blind_index(domain, site, local_id.expose());
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT pseudonym FROM patients WHERE domain = ?1 AND blind_index = ?2",
+                params![domain, &index[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        text.map(|t| {
+            t.parse()
+                .map_err(|e| StoreError::Refused(format!("stored pseudonym {t} is malformed: {e}")))
+        })
+        .transpose()
+    }
+
     /// The sealed identity behind a pseudonym, opened (for re-identification; the caller audits).
     pub fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
         let row: Option<(String, Vec<u8>, Vec<u8>)> = self
