@@ -4,28 +4,17 @@
 mod common;
 
 use common::*;
-use pseal_fixtures::{generate, CohortSpec};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// A store with one enrolled site and bundles for two patients.
 fn world_with_bundles() -> (World, Vec<PathBuf>, usize) {
     let world = World::new();
-    let root = world.dir.path().join("hospitals");
-    let spec = CohortSpec {
-        sites: vec!["SITE-A".into()],
-        patients_per_site: 2,
-        timepoints: 1,
-        shared_local_ids: 0,
-        include_burned_in: false,
-        include_non_dicom: false,
-        ..CohortSpec::small()
-    };
-    let cohort = generate(&spec, &root).unwrap();
+    let cohort = one_site_cohort(&world, 2, 1, false);
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert_eq!(bundles.len(), 2);
-    (world, bundles, spec.mr_instance_count())
+    (world, bundles, cohort.spec.mr_instance_count())
 }
 
 /// The archive is exactly what the index lists, once each, with nothing left in staging, one
@@ -72,16 +61,7 @@ fn an_import_killed_at_any_step_converges_on_rerun() {
     .collect();
     for step in cases {
         let (world, bundles, instances) = world_with_bundles();
-        let out = cmd("pseal-central")
-            .env("PSEAL_TEST_ABORT_AT", &step)
-            .arg("import")
-            .arg("--store")
-            .arg(world.store())
-            .arg("--archive")
-            .arg(world.archive())
-            .args(&bundles)
-            .output()
-            .unwrap();
+        let out = world.import_with(&[], &[("PSEAL_TEST_ABORT_AT", &step)], &bundles);
         assert!(!out.status.success(), "step {step}: the import should have been killed");
         let out = world.import(&bundles);
         assert!(

@@ -293,18 +293,7 @@ fn two_sites_two_timepoints_end_to_end() {
 #[test]
 fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let world = World::new();
-    let root = world.dir.path().join("hospitals");
-    let cohort = generate(
-        &CohortSpec {
-            sites: vec!["SITE-A".into()],
-            patients_per_site: 1,
-            timepoints: 1,
-            shared_local_ids: 0,
-            ..CohortSpec::small()
-        },
-        &root,
-    )
-    .unwrap();
+    let cohort = one_site_cohort(&world, 1, 1, true);
     world.add_site("SITE-A", true);
     let good = world.export("SITE-A", &cohort.sites[0].dir, "out-a");
     assert_eq!(good.len(), 1);
@@ -354,16 +343,7 @@ fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not enrolled for site SITE-A"), "{err}");
 
-    let out = cmd("pseal-central")
-        .env("PSEAL_PASSPHRASE", "not the passphrase")
-        .arg("import")
-        .arg("--store")
-        .arg(world.store())
-        .arg("--archive")
-        .arg(world.archive())
-        .args(&good)
-        .output()
-        .unwrap();
+    let out = world.import_with(&[], &[("PSEAL_PASSPHRASE", "not the passphrase")], &good);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("wrong passphrase"), "{err}");

@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use pseal_fixtures::{generate, CohortSpec};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -29,18 +28,7 @@ fn stock_age_zstd_and_tar_list_a_bundle() {
         }
     }
     let world = World::new();
-    let root = world.dir.path().join("hospitals");
-    let cohort = generate(
-        &CohortSpec {
-            sites: vec!["SITE-A".into()],
-            patients_per_site: 1,
-            timepoints: 1,
-            shared_local_ids: 0,
-            ..CohortSpec::small()
-        },
-        &root,
-    )
-    .unwrap();
+    let cohort = one_site_cohort(&world, 1, 1, true);
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert_eq!(bundles.len(), 1);

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use pseal_fixtures::{generate, CohortSpec};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
@@ -17,18 +16,7 @@ fn tags_of(bytes: &[u8]) -> BTreeSet<(u16, u16)> {
 #[test]
 fn review_writes_what_export_would_send_with_reports() {
     let world = World::new();
-    let root = world.dir.path().join("hospitals");
-    let cohort = generate(
-        &CohortSpec {
-            sites: vec!["SITE-A".into()],
-            patients_per_site: 2,
-            timepoints: 1,
-            shared_local_ids: 0,
-            ..CohortSpec::small()
-        },
-        &root,
-    )
-    .unwrap();
+    let cohort = one_site_cohort(&world, 2, 1, true);
     world.add_site("SITE-A", true);
     let out = world.dir.path().join("review");
     let run = cmd("pseal")

@@ -13,17 +13,7 @@ use std::io::Read;
 use std::process::Command;
 
 fn one_patient(world: &World, timepoints: usize) -> pseal_fixtures::Cohort {
-    let root = world.dir.path().join("hospitals");
-    let spec = CohortSpec {
-        sites: vec!["SITE-A".into()],
-        patients_per_site: 1,
-        timepoints,
-        shared_local_ids: 0,
-        include_burned_in: false,
-        include_non_dicom: false,
-        ..CohortSpec::small()
-    };
-    generate(&spec, &root).unwrap()
+    one_site_cohort(world, 1, timepoints, false)
 }
 
 fn date(s: &str) -> NaiveDate {
@@ -426,16 +416,7 @@ fn domains_get_unrelated_pseudonyms_and_uids_and_releases_stay_within_one() {
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert!(world.import(&bundles).status.success());
-    let out = cmd("pseal-central")
-        .arg("import")
-        .arg("--store")
-        .arg(world.store())
-        .arg("--archive")
-        .arg(world.archive())
-        .args(["--domain", "glioma-2027"])
-        .args(&bundles)
-        .output()
-        .unwrap();
+    let out = world.import_with(&["--domain", "glioma-2027"], &[], &bundles);
     assert!(
         out.status.success(),
         "the same bundle imports into a second domain: {}",
@@ -568,16 +549,7 @@ fn a_lost_archive_is_rebuilt_from_the_bundles_with_repair() {
     std::fs::remove_dir_all(world.archive()).unwrap();
     // Without --repair, a new folder is refused; with it, the archive comes back identical.
     assert_eq!(world.import(&bundles).status.code(), Some(2));
-    let out = cmd("pseal-central")
-        .arg("import")
-        .arg("--repair")
-        .arg("--store")
-        .arg(world.store())
-        .arg("--archive")
-        .arg(world.archive())
-        .args(&bundles)
-        .output()
-        .unwrap();
+    let out = world.import_with(&["--repair"], &[], &bundles);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let after: Vec<_> = snapshot(&world.archive())
         .into_iter()

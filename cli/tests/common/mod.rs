@@ -112,16 +112,60 @@ impl World {
     }
 
     pub fn import(&self, bundles: &[PathBuf]) -> Output {
-        cmd("pseal-central")
-            .arg("import")
+        self.import_with(&[], &[], bundles)
+    }
+
+    /// `pseal-central import` of this world's store and archive with extra flags and environment.
+    pub fn import_with(&self, flags: &[&str], env: &[(&str, &str)], bundles: &[PathBuf]) -> Output {
+        let mut c = cmd("pseal-central");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.arg("import")
             .arg("--store")
             .arg(self.store())
             .arg("--archive")
             .arg(self.archive())
+            .args(flags)
             .args(bundles)
             .output()
             .unwrap()
     }
+
+    /// `pseal-central SUBCOMMAND --store STORE ARGS…` for this world.
+    pub fn central(&self, subcommand: &str, args: &[&str]) -> Output {
+        cmd("pseal-central")
+            .arg(subcommand)
+            .arg("--store")
+            .arg(self.store())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+/// A cohort at one site, `SITE-A`, under the world; `extras` adds the screenshot with burned-in
+/// text and the non-DICOM files.
+pub fn one_site_cohort(world: &World, patients: usize, timepoints: usize, extras: bool) -> pseal_fixtures::Cohort {
+    let spec = pseal_fixtures::CohortSpec {
+        sites: vec!["SITE-A".into()],
+        patients_per_site: patients,
+        timepoints,
+        shared_local_ids: 0,
+        include_burned_in: extras,
+        include_non_dicom: extras,
+        ..pseal_fixtures::CohortSpec::small()
+    };
+    pseal_fixtures::generate(&spec, &world.dir.path().join("hospitals")).unwrap()
+}
+
+/// The rows of the archive's index.csv.
+pub fn index_records(archive: &Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(archive.join("index.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
