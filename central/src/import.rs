@@ -4,10 +4,12 @@
 //! 1. the bundle is decrypted and verified into staging — nothing else changes if it fails;
 //! 2. the patient is looked up or minted in its own transaction (a re-run finds the same
 //!    pseudonym instead of minting another, so no file is orphaned under a lost pseudonym);
-//! 3. every instance is re-keyed and written to the archive atomically (temp, sync, rename) —
-//!    re-keying is deterministic, so a re-run writes identical bytes to identical paths;
-//! 4. folders are synced, then one transaction records the bundle, its instances and the audit
-//!    entry. Only a committed bundle counts as imported.
+//! 3. every instance is re-keyed and written under a temporary name in the archive's staging
+//!    folder; then all of them are flushed to disk at once, renamed into place, and the renames
+//!    flushed (`archive::Batch`) — re-keying is deterministic, so a re-run writes identical bytes
+//!    to identical paths;
+//! 4. one transaction records the bundle, its instances and the audit entry. Only a committed
+//!    bundle counts as imported.
 
 use crate::archive::{Archive, IndexRow};
 use crate::rekey::{self, RekeyContext, RekeyError};
@@ -17,7 +19,6 @@ use pseal::identity::{IdentityError, IdentityOpener};
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use rusqlite::{params, OptionalExtension};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -188,7 +189,7 @@ pub fn import_bundle_with(
         archive_uid: &archive_uid,
     };
     let mut rows = Vec::with_capacity(verified.instances().len());
-    let mut dirs = BTreeSet::new();
+    let mut batch = archive.batch();
     for (entry, staged) in verified.instances() {
         let record = opener
             .next_record()
@@ -206,28 +207,22 @@ pub fn import_bundle_with(
                 reason: format!("the identity record lists {} where {entry} was expected", record.entry),
             });
         }
-        let object = dicom_object::OpenFileOptions::new()
-            .open_file(staged)
-            .map_err(|e| ImportError::Rekey {
-                path: p.clone(),
-                source: RekeyError::Unreadable {
-                    entry: entry.clone(),
-                    reason: e.to_string(),
-                },
-            })?;
-        let (bytes, fields) =
-            rekey::rekey(object, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey {
+        let rekeyed =
+            rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey {
                 path: p.clone(),
                 source,
             })?;
+        let fields = rekeyed.fields.clone();
         let rel = Archive::instance_path(&pseudonym_text, &fields.study_uid, &fields.series_uid, &fields.sop_uid);
-        let dir = archive
-            .write_file(&rel, &bytes)
+        batch
+            .write(&rel, |file| rekeyed.write_to_file(file))
             .map_err(|source| ImportError::Archive {
                 path: p.clone(),
                 source,
             })?;
-        dirs.insert(dir);
+        drop(rekeyed);
+        // The staged copy is spent: removing it now keeps the flush below from writing it to disk.
+        let _ = std::fs::remove_file(staged);
         crate::fault::point("archive-file");
         rows.push(IndexRow {
             pseudonym: pseudonym_text.clone(),
@@ -257,7 +252,7 @@ pub fn import_bundle_with(
             reason: "the identity record lists more instances than the bundle holds".into(),
         });
     }
-    archive.sync_dirs(&dirs).map_err(|source| ImportError::Archive {
+    batch.commit().map_err(|source| ImportError::Archive {
         path: p.clone(),
         source,
     })?;

@@ -14,6 +14,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use pseal::deid::{Captured, CapturedValue};
+use pseal::part10::PixelTail;
 use pseal::pseudonym::Pseudonym;
 use std::collections::HashMap;
 use thiserror::Error;
@@ -77,6 +78,67 @@ pub struct RekeyContext<'a> {
     pub date_offset_days: i64,
     /// Maps an original UID to its archive UID.
     pub archive_uid: &'a dyn Fn(&str) -> String,
+}
+
+/// A re-keyed instance ready for the archive: the encoded attributes, then the staged file's
+/// Pixel Data element copied as it is (see `pseal::part10`), so an instance is never held whole.
+pub struct Rekeyed {
+    /// The encoded Part 10 file up to Pixel Data (the whole file when `pixel_data` is `None`).
+    pub head: Vec<u8>,
+    /// The staged file's trailing Pixel Data element.
+    pub pixel_data: Option<PixelTail>,
+    /// What the index records of it.
+    pub fields: IndexFields,
+}
+
+impl Rekeyed {
+    /// Size of the re-keyed instance in bytes.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.pixel_data.as_ref().map_or(0, PixelTail::len)
+    }
+
+    /// True when the encoding is empty (never for a real instance).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the re-keyed instance to `out`.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to(out),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the re-keyed instance to a file (the pixel data is copied in the kernel).
+    pub fn write_to_file(&self, out: &mut std::fs::File) -> std::io::Result<()> {
+        std::io::Write::write_all(out, &self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to_file(out),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Re-keys the staged instance file `staged` (bundle entry `entry`): parses the attributes before
+/// Pixel Data, re-keys and encodes them, and refers to the pixel data in place.
+pub fn rekey_file(
+    staged: &std::path::Path,
+    entry: &str,
+    captured: &Captured,
+    ctx: &RekeyContext<'_>,
+) -> Result<Rekeyed, RekeyError> {
+    let (object, pixel_data) = pseal::part10::open_split(staged).map_err(|e| RekeyError::Unreadable {
+        entry: entry.into(),
+        reason: e.to_string(),
+    })?;
+    let (head, fields) = rekey(object, entry, captured, ctx)?;
+    Ok(Rekeyed {
+        head,
+        pixel_data,
+        fields,
+    })
 }
 
 /// Re-keys `object` (the staged instance `entry`) with its captured originals.

@@ -8,8 +8,9 @@
 use crate::bundle::{instance_entry_name, ProfileInfo};
 use crate::deid::{ActionCounts, UidPlaceholderKey};
 use crate::export::report::LeftOut;
-use crate::export::{for_each_instance, scan, ExportContext, ExportError};
+use crate::export::{instance, scan, ExportContext, ExportError, CHUNK};
 use crate::progress::{Event, Progress};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -83,6 +84,14 @@ pub struct SealedSummary {
     pub birth_dates: u64,
 }
 
+/// A de-identified file written under a pending name, waiting for its final one.
+struct Pending {
+    captured: crate::deid::Captured,
+    actions: ActionCounts,
+    path: std::path::PathBuf,
+    written: std::io::Result<()>,
+}
+
 fn attribute_label(tag: u32) -> String {
     use dicom_core::dictionary::DataDictionary;
     let t = dicom_core::Tag((tag >> 16) as u16, (tag & 0xffff) as u16);
@@ -132,57 +141,82 @@ pub fn review(
     });
     for (n, files) in scanned.patients.values().enumerate() {
         let folder = format!("patient-{:04}", n + 1);
+        let dir = out.join(&folder).join("instances");
         let uid_key = UidPlaceholderKey::random();
         let mut index = 0u64;
         let mut wrote_any = false;
-        let mut failure: Option<std::io::Error> = None;
-        let result = for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
-            let rel_in = scan::relative(input, path);
-            match result {
-                Ok(done) => {
-                    index += 1;
-                    let rel_out = format!("{folder}/{}", instance_entry_name(index));
-                    let dest = out.join(&rel_out);
-                    let written = dest
-                        .parent()
-                        .map_or(Ok(()), std::fs::create_dir_all)
-                        .and_then(|()| std::fs::write(&dest, &done.bytes));
-                    if let Err(e) = written {
-                        let msg = format!("{}: {e}", dest.display());
-                        failure = Some(e);
-                        return Err(msg);
+        for chunk in files.chunks(CHUNK) {
+            // Review writes as much as it reads, so the writing is done on every core too: each
+            // file is de-identified and written under a pending name in parallel, then, in input
+            // order, renamed to the name it would carry in a bundle (numbered among the files
+            // that were not left out) and recorded.
+            let results: Vec<_> = chunk
+                .par_iter()
+                .enumerate()
+                .map(|(i, path)| {
+                    let done = instance::deidentify_path(path, &ctx.profile, &uid_key)?;
+                    let pending = dir.join(format!(".pending-{i:03}.dcm"));
+                    let written = std::fs::create_dir_all(&dir)
+                        .and_then(|()| std::fs::File::create(&pending))
+                        .and_then(|mut file| done.write_to_file(&mut file));
+                    Ok::<_, instance::LeftOutReason>(Pending {
+                        captured: done.captured,
+                        actions: done.actions,
+                        path: pending,
+                        written,
+                    })
+                })
+                .collect();
+            let mut failure = None;
+            for (path, result) in chunk.iter().zip(results) {
+                progress.event(Event::Advance { n: 1 });
+                let rel_in = scan::relative(input, path);
+                match result {
+                    Ok(pending) if failure.is_some() => {
+                        let _ = std::fs::remove_file(&pending.path);
                     }
-                    wrote_any = true;
-                    report.actions.merge(&done.actions);
-                    let s = &mut report.sealed_identity;
-                    s.uids += done.captured.uids.len() as u64;
-                    s.birth_dates += u64::from(done.captured.birth_date.is_some());
-                    for v in &done.captured.values {
-                        *s.values.entry(attribute_label(v.tag)).or_default() += 1;
+                    Ok(pending) => {
+                        index += 1;
+                        let rel_out = format!("{folder}/{}", instance_entry_name(index));
+                        let written = pending
+                            .written
+                            .and_then(|()| std::fs::rename(&pending.path, out.join(&rel_out)));
+                        if let Err(e) = written {
+                            let _ = std::fs::remove_file(&pending.path);
+                            failure = Some(e);
+                            continue;
+                        }
+                        wrote_any = true;
+                        report.actions.merge(&pending.actions);
+                        let s = &mut report.sealed_identity;
+                        s.uids += pending.captured.uids.len() as u64;
+                        s.birth_dates += u64::from(pending.captured.birth_date.is_some());
+                        for v in &pending.captured.values {
+                            *s.values.entry(attribute_label(v.tag)).or_default() += 1;
+                        }
+                        report.files.push(ReviewedFile {
+                            input: rel_in,
+                            output: rel_out,
+                        });
                     }
-                    report.files.push(ReviewedFile {
-                        input: rel_in,
-                        output: rel_out,
-                    });
-                }
-                Err(left_out) => {
-                    progress.event(Event::Quarantined {
-                        path: rel_in.clone(),
-                        reason: left_out.to_string(),
-                    });
-                    report.quarantined.push(LeftOut {
-                        path: rel_in,
-                        reason: left_out.to_string(),
-                    });
+                    Err(left_out) => {
+                        progress.event(Event::Quarantined {
+                            path: rel_in.clone(),
+                            reason: left_out.to_string(),
+                        });
+                        report.quarantined.push(LeftOut {
+                            path: rel_in,
+                            reason: left_out.to_string(),
+                        });
+                    }
                 }
             }
-            Ok(())
-        });
-        if let (Err(_), Some(e)) = (result, failure) {
-            return Err(ExportError::Output {
-                path: out.to_path_buf(),
-                source: e,
-            });
+            if let Some(e) = failure {
+                return Err(ExportError::Output {
+                    path: out.to_path_buf(),
+                    source: e,
+                });
+            }
         }
         if wrote_any {
             report.sealed_identity.local_ids += 1;

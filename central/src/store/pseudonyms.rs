@@ -19,6 +19,11 @@ pub const DEFAULT_DOMAIN: &str = "default";
 /// shifted date is never the true one and never lies in the future.
 pub const DATE_OFFSET_DAYS: std::ops::RangeInclusive<i64> = -3652..=-366;
 
+/// SQLite page cache for bulk look-up-or-mint, in KiB as `PRAGMA cache_size` takes it (negative).
+const BULK_CACHE_KIB: i64 = -128 * 1024;
+/// SQLite's default page cache (2 MiB), restored after a bulk batch.
+const DEFAULT_CACHE_KIB: i64 = -2000;
+
 /// A patient as the import needs it.
 #[derive(Debug, Clone)]
 pub struct PatientRef {
@@ -47,7 +52,6 @@ pub struct SealedIdentity {
 impl Store {
     /// Finds the patient (domain, site, local ID) or mints a pseudonym for it, in one transaction.
     pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
-        let index = self.secrets.blind_index(domain, site, local_id.expose());
         let path = self.db_path();
         let db = |source| StoreError::Database {
             path: path.clone(),
@@ -57,56 +61,43 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
-        let found: Option<(i64, String, Vec<u8>)> = tx
-            .query_row(
-                "SELECT id, pseudonym, sealed_identity FROM patients WHERE domain = ?1 AND blind_index = ?2",
-                params![domain, &index[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
+        let patient = find_or_mint(&tx, &self.secrets, domain, site, local_id).map_err(|e| e.into_store(&path))?;
+        // A look-up that found the patient changed nothing: dropping the transaction rolls back
+        // without a sync.
+        if patient.minted {
+            tx.commit().map_err(db)?;
+        }
+        Ok(patient)
+    }
+
+    /// [`lookup_or_mint`](Self::lookup_or_mint) for many (site, local ID) pairs in one
+    /// transaction (one sync for the whole batch), in order. For bulk enrolment of identities;
+    /// an import mints one patient and keeps its own transaction.
+    pub fn lookup_or_mint_many<S: AsRef<str>>(
+        &mut self,
+        domain: &str,
+        ids: &[(S, LocalId)],
+    ) -> Result<Vec<PatientRef>, StoreError> {
+        let path = self.db_path();
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        // Every mint inserts into two indexes at random places (keyed blind index, random
+        // pseudonym): with SQLite's default 2 MiB page cache nearly every insert re-reads index
+        // pages from the OS. A bulk batch gets a larger cache for its duration; an import's single
+        // mint keeps the small one, so import memory stays flat.
+        self.conn
+            .pragma_update(None, "cache_size", BULK_CACHE_KIB)
             .map_err(db)?;
-        if let Some((id, text, sealed)) = found {
-            let pseudonym: Pseudonym = text
-                .parse()
-                .map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
-            let opened = open_sealed(&self.secrets, &index, &sealed, &pseudonym)?;
-            return Ok(PatientRef {
-                id,
-                pseudonym,
-                date_offset_days: opened.date_offset_days,
-                minted: false,
-            });
-        }
-        let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
-        let sealed = seal_identity(
-            &self.secrets,
-            &index,
-            &SealedIdentity {
-                site: site.to_string(),
-                local_id: local_id.clone(),
-                date_offset_days: offset,
-            },
-        )?;
-        for _ in 0..16 {
-            let pseudonym = Pseudonym::random();
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO patients (domain, blind_index, pseudonym, sealed_identity, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![domain, &index[..], pseudonym.to_string(), sealed, now()],
-            ).map_err(db)?;
-            if inserted == 1 {
-                let id = tx.last_insert_rowid();
-                tx.commit().map_err(db)?;
-                return Ok(PatientRef {
-                    id,
-                    pseudonym,
-                    date_offset_days: offset,
-                    minted: true,
-                });
-            }
-        }
-        Err(StoreError::Refused(
-            "could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into(),
-        ))
+        let result = mint_batch(&mut self.conn, &self.secrets, domain, ids, &path);
+        let restored = self
+            .conn
+            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
+            .map_err(db);
+        let out = result?;
+        restored?;
+        Ok(out)
     }
 
     /// The pseudonym of (domain, site, local ID) if the patient is known; never mints. The caller
@@ -177,4 +168,113 @@ fn seal_identity(secrets: &super::StoreSecrets, index: &[u8], id: &SealedIdentit
     ciborium::into_writer(id, &mut *plain).map_err(|e| StoreError::Refused(e.to_string()))?;
     // The blind index is the associated data: a sealed identity moved to another row does not open.
     secrets.seal_row(index, &plain).map_err(StoreError::Refused)
+}
+
+/// One transaction of look-up-or-mint for a batch.
+fn mint_batch<S: AsRef<str>>(
+    conn: &mut rusqlite::Connection,
+    secrets: &super::StoreSecrets,
+    domain: &str,
+    ids: &[(S, LocalId)],
+    path: &std::path::Path,
+) -> Result<Vec<PatientRef>, StoreError> {
+    let db = |source| StoreError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (site, local_id) in ids {
+        out.push(find_or_mint(&tx, secrets, domain, site.as_ref(), local_id).map_err(|e| e.into_store(path))?);
+    }
+    if out.iter().any(|p| p.minted) {
+        tx.commit().map_err(db)?;
+    }
+    Ok(out)
+}
+
+/// A failure inside a look-up-or-mint, before the database path is attached.
+enum MintError {
+    Db(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl MintError {
+    fn into_store(self, path: &std::path::Path) -> StoreError {
+        match self {
+            MintError::Db(source) => StoreError::Database {
+                path: path.to_path_buf(),
+                source,
+            },
+            MintError::Store(e) => e,
+        }
+    }
+}
+
+/// Finds or mints one patient inside the caller's transaction (statements are cached on the
+/// connection, so a batch prepares each once).
+fn find_or_mint(
+    tx: &rusqlite::Transaction<'_>,
+    secrets: &super::StoreSecrets,
+    domain: &str,
+    site: &str,
+    local_id: &LocalId,
+) -> Result<PatientRef, MintError> {
+    let index = secrets.blind_index(domain, site, local_id.expose());
+    let found: Option<(i64, String, Vec<u8>)> = tx
+        .prepare_cached("SELECT id, pseudonym, sealed_identity FROM patients WHERE domain = ?1 AND blind_index = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![domain, &index[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(MintError::Db)?;
+    if let Some((id, text, sealed)) = found {
+        let pseudonym: Pseudonym = text.parse().map_err(|e| {
+            MintError::Store(StoreError::Refused(format!(
+                "stored pseudonym {text} is malformed: {e}"
+            )))
+        })?;
+        let opened = open_sealed(secrets, &index, &sealed, &pseudonym).map_err(MintError::Store)?;
+        return Ok(PatientRef {
+            id,
+            pseudonym,
+            date_offset_days: opened.date_offset_days,
+            minted: false,
+        });
+    }
+    let offset = rand::rngs::OsRng.gen_range(DATE_OFFSET_DAYS);
+    let sealed = seal_identity(
+        secrets,
+        &index,
+        &SealedIdentity {
+            site: site.to_string(),
+            local_id: local_id.clone(),
+            date_offset_days: offset,
+        },
+    )
+    .map_err(MintError::Store)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO patients (domain, blind_index, pseudonym, sealed_identity, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(MintError::Db)?;
+    for _ in 0..16 {
+        let pseudonym = Pseudonym::random();
+        let inserted = insert
+            .execute(params![domain, &index[..], pseudonym.to_string(), sealed, now()])
+            .map_err(MintError::Db)?;
+        if inserted == 1 {
+            return Ok(PatientRef {
+                id: tx.last_insert_rowid(),
+                pseudonym,
+                date_offset_days: offset,
+                minted: true,
+            });
+        }
+    }
+    Err(MintError::Store(StoreError::Refused(
+        "could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into(),
+    )))
 }

@@ -145,6 +145,29 @@ impl BundleWriter {
         Ok(name)
     }
 
+    /// Adds one de-identified instance of `size` bytes streamed from `data` (hashed on the way,
+    /// never held whole) and returns its entry name. Fails when `data` does not yield exactly
+    /// `size` bytes (the bundle is then unusable and must be dropped).
+    pub fn add_instance_from(&mut self, size: u64, data: &mut dyn Read) -> Result<String, WriteError> {
+        let name = instance_entry_name(self.instance_count() + 1);
+        let h = normalized_header(&name, size).map_err(|e| self.io(e))?;
+        let mut hashing = HashingReader::new(data);
+        self.sink.append(&h, &mut hashing).map_err(|e| self.io(e))?;
+        if hashing.count != size {
+            return Err(self.io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "an instance changed size while it was written",
+            )));
+        }
+        self.entries.push(Entry {
+            name: name.clone(),
+            kind: EntryKind::Instance,
+            size,
+            sha256: hashing.hasher.finalize().to_vec(),
+        });
+        Ok(name)
+    }
+
     /// Adds the sealed identity record (streamed from a temporary file), the manifest and the site
     /// tag, then finishes every layer, syncs and moves the bundle to its final name.
     pub fn finish(

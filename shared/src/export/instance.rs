@@ -1,17 +1,67 @@
 //! De-identifies one input file into the bytes that go into a bundle (or a review folder).
+//!
+//! Only the attributes before Pixel Data are parsed and re-encoded; the input's Pixel Data element
+//! is copied after them as it is (see [`crate::part10`]), so memory does not grow with file size.
 
-use crate::deid::{self, ActionCounts, Captured, DeidError, Profile, UidPlaceholderKey};
+use crate::deid::{self, ActionCounts, Captured, DeidError, Profile, TakenAction, UidPlaceholderKey};
+use crate::part10::{self, PixelTail};
 use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
-/// One de-identified instance, ready to be written.
+/// Pixel Data (7FE0,0010), as the engine counts it when it keeps it.
+const PIXEL_DATA: u32 = 0x7FE0_0010;
+
+/// One de-identified instance, ready to be written: `head` followed by `pixel_data`.
 pub struct DoneInstance {
-    /// The whole Part 10 file (zeroed preamble, regenerated meta).
-    pub bytes: Vec<u8>,
+    /// The encoded Part 10 file (zeroed preamble, regenerated meta, de-identified attributes) up
+    /// to Pixel Data; the whole file when `pixel_data` is `None`.
+    pub head: Vec<u8>,
+    /// The input's trailing Pixel Data element, copied verbatim after `head`.
+    pub pixel_data: Option<PixelTail>,
     /// Originals for the sealed identity record.
     pub captured: Captured,
     /// What the profile did, for the report.
     pub actions: ActionCounts,
+}
+
+impl DoneInstance {
+    /// Size of the encoded instance in bytes.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.pixel_data.as_ref().map_or(0, PixelTail::len)
+    }
+
+    /// True when the encoding is empty (never for a real instance).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader of the whole encoded instance.
+    pub fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(match &self.pixel_data {
+            Some(tail) => Box::new(self.head.as_slice().chain(tail.reader()?)),
+            None => Box::new(self.head.as_slice()),
+        })
+    }
+
+    /// Writes the encoded instance to `out`.
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to(out),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the encoded instance to a file (the pixel data is copied in the kernel).
+    pub fn write_to_file(&self, out: &mut File) -> io::Result<()> {
+        out.write_all(&self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to_file(out),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Why a file was left out. The text never holds a value read from the file.
@@ -35,25 +85,34 @@ impl fmt::Display for LeftOutReason {
     }
 }
 
-/// Opens, de-identifies and re-encodes `path`.
+/// Opens, de-identifies and re-encodes `path` (the attributes before Pixel Data; the pixel data
+/// element is referenced, not read).
 pub fn deidentify_path(
     path: &Path,
     profile: &Profile,
     uids: &UidPlaceholderKey,
 ) -> Result<DoneInstance, LeftOutReason> {
-    let object = dicom_object::OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
-    let done = deid::deidentify(object, profile, uids).map_err(|e| match e {
+    let (object, pixel_data) = part10::open_split(path).map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
+    let mut done = deid::deidentify(object, profile, uids).map_err(|e| match e {
         DeidError::Quarantined(reason) => LeftOutReason::Quarantined(reason.to_string()),
         other => LeftOutReason::Unreadable(other.to_string()),
     })?;
-    let mut bytes = Vec::with_capacity(std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0) + 1024);
+    let capacity = match &pixel_data {
+        Some(_) => 16 * 1024,
+        None => std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0) + 1024,
+    };
+    if pixel_data.is_some() {
+        // The engine keeps Pixel Data (native or encapsulated OB/OW, a standard attribute outside
+        // Table E.1-1) and counts it so; the split path keeps it too and must report the same.
+        done.actions.add(PIXEL_DATA, TakenAction::OutsideTableKept);
+    }
+    let mut head = Vec::with_capacity(capacity);
     done.object
-        .write_all(&mut bytes)
+        .write_all(&mut head)
         .map_err(|e| LeftOutReason::Unwritable(parser_reason(&e)))?;
     Ok(DoneInstance {
-        bytes,
+        head,
+        pixel_data,
         captured: done.captured,
         actions: done.actions,
     })

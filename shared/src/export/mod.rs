@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Files de-identified in parallel before their results are written in order; bounds memory.
-const CHUNK: usize = 32;
+pub(crate) const CHUNK: usize = 32;
 
 /// Name of the report written into the output folder.
 pub const REPORT_FILE: &str = "export-report.json";
@@ -138,26 +138,50 @@ pub fn export(
 }
 
 /// De-identifies `files` in parallel chunks and hands each result to `f` in input order, so
-/// memory holds one chunk and the output order is deterministic. Stops at the first error `f`
+/// memory holds two chunks and the output order is deterministic. Stops at the first error `f`
 /// returns.
+///
+/// The next chunk is de-identified while `f` handles the current one (writes it into a bundle or
+/// a folder): de-identification overlaps with compression and encryption instead of
+/// alternating with them, so both cores stay busy.
 pub(crate) fn for_each_instance(
     files: &[PathBuf],
     profile: &Profile,
     uid_key: &UidPlaceholderKey,
     progress: &dyn Progress,
-    mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String>,
+    mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String> + Send,
 ) -> Result<(), String> {
-    for chunk in files.chunks(CHUNK) {
-        let results: Vec<_> = chunk
+    type Results = Vec<Result<instance::DoneInstance, instance::LeftOutReason>>;
+    let deidentify = |chunk: &[PathBuf]| -> Results {
+        chunk
             .par_iter()
             .map(|path| instance::deidentify_path(path, profile, uid_key))
-            .collect();
-        for (path, result) in chunk.iter().zip(results) {
-            progress.event(Event::Advance { n: 1 });
-            f(path, result)?;
+            .collect()
+    };
+    let mut chunks = files.chunks(CHUNK);
+    let Some(first) = chunks.next() else {
+        return Ok(());
+    };
+    let mut current = (first, deidentify(first));
+    loop {
+        let next = chunks.next();
+        let (handled, next) = rayon::join(
+            || -> Result<(), String> {
+                let (paths, results) = current;
+                for (path, result) in paths.iter().zip(results) {
+                    progress.event(Event::Advance { n: 1 });
+                    f(path, result)?;
+                }
+                Ok(())
+            },
+            || next.map(|chunk| (chunk, deidentify(chunk))),
+        );
+        handled?;
+        match next {
+            Some(n) => current = n,
+            None => return Ok(()),
         }
     }
-    Ok(())
 }
 
 /// Writes one patient's bundle. `Ok(None)` when every file was left out (no bundle); `Err` with a
@@ -194,7 +218,11 @@ fn export_patient(
     for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
         match result {
             Ok(done) => {
-                let entry = writer.add_instance(&done.bytes).map_err(|e| e.to_string())?;
+                let mut data = done.reader().map_err(|e| e.to_string())?;
+                let entry = writer
+                    .add_instance_from(done.len(), &mut data)
+                    .map_err(|e| e.to_string())?;
+                drop(data);
                 sealer
                     .add(&InstanceRecord {
                         entry,

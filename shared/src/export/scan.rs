@@ -8,6 +8,7 @@ use super::report::LeftOut;
 use super::ExportError;
 use crate::identity::LocalId;
 use crate::progress::{Event, Progress};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,13 +65,15 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         total: None,
     });
     let mut scanned = Scanned::default();
+    let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(input).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(|p| relative(input, p)).unwrap_or_default();
-                scanned.skipped.push(LeftOut {
+                // Kept in walk order with the files, so the report lists things as before.
+                files.push(Err(LeftOut {
                     path,
                     reason: format!(
                         "cannot be read: {}",
@@ -78,7 +81,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
                             .map(|e| e.to_string())
                             .unwrap_or_else(|| "loop or error".into())
                     ),
-                });
+                }));
                 continue;
             }
         };
@@ -86,44 +89,80 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
             continue;
         }
         scanned.files_seen += 1;
-        progress.event(Event::Advance { n: 1 });
-        let path = entry.path();
-        let rel = relative(input, path);
-        match is_part10(path) {
-            Ok(true) => {}
-            Ok(false) => {
-                scanned.skipped.push(LeftOut {
-                    path: rel,
-                    reason: "not a DICOM Part 10 file (no DICM marker)".into(),
-                });
+        files.push(Ok(entry.into_path()));
+    }
+    // Reading headers is most of a scan: do it on every core, then group in path order.
+    let looked: Vec<Looked> = files
+        .par_iter()
+        .map(|item| {
+            let Ok(path) = item else {
+                return Looked::WalkError;
+            };
+            let looked = look(path, local_id_tag);
+            progress.event(Event::Advance { n: 1 });
+            looked
+        })
+        .collect();
+    for (item, looked) in files.into_iter().zip(looked) {
+        let path = match item {
+            Ok(path) => path,
+            Err(left_out) => {
+                scanned.skipped.push(left_out);
                 continue;
             }
-            Err(e) => {
-                scanned.skipped.push(LeftOut {
-                    path: rel,
-                    reason: format!("cannot be read: {e}"),
-                });
-                continue;
-            }
-        }
-        let reason = match read_local_id(path, local_id_tag) {
-            Ok(Some(id)) => {
-                scanned.patients.entry(id).or_default().push(path.to_path_buf());
-                continue;
-            }
-            Ok(None) => format!(
-                "no local patient ID: attribute ({:04X},{:04X}) is absent or empty",
-                local_id_tag.0, local_id_tag.1
-            ),
-            Err(reason) => format!("unreadable DICOM: {reason}"),
         };
-        progress.event(Event::Quarantined {
-            path: rel.clone(),
-            reason: reason.clone(),
-        });
-        scanned.quarantined.push(LeftOut { path: rel, reason });
+        let rel = relative(input, &path);
+        match looked {
+            Looked::Dicom(id) => scanned.patients.entry(id).or_default().push(path),
+            Looked::NotDicom => scanned.skipped.push(LeftOut {
+                path: rel,
+                reason: "not a DICOM Part 10 file (no DICM marker)".into(),
+            }),
+            Looked::CannotRead(e) => scanned.skipped.push(LeftOut {
+                path: rel,
+                reason: format!("cannot be read: {e}"),
+            }),
+            Looked::NoLocalId => quarantine(
+                &mut scanned,
+                progress,
+                rel,
+                format!(
+                    "no local patient ID: attribute ({:04X},{:04X}) is absent or empty",
+                    local_id_tag.0, local_id_tag.1
+                ),
+            ),
+            Looked::Unreadable(reason) => {
+                quarantine(&mut scanned, progress, rel, format!("unreadable DICOM: {reason}"))
+            }
+            Looked::WalkError => {}
+        }
     }
     Ok(scanned)
+}
+
+/// What the scan learnt about one file.
+enum Looked {
+    /// A Part 10 file of this patient.
+    Dicom(LocalId),
+    NotDicom,
+    CannotRead(std::io::Error),
+    NoLocalId,
+    Unreadable(String),
+    /// Not a file: a folder that could not be listed (reported from the walk itself).
+    WalkError,
+}
+
+fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
+    match is_part10(path) {
+        Ok(true) => {}
+        Ok(false) => return Looked::NotDicom,
+        Err(e) => return Looked::CannotRead(e),
+    }
+    match read_local_id(path, tag) {
+        Ok(Some(id)) => Looked::Dicom(id),
+        Ok(None) => Looked::NoLocalId,
+        Err(reason) => Looked::Unreadable(reason),
+    }
 }
 
 fn read_local_id(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
@@ -135,4 +174,13 @@ fn read_local_id(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, S
         return Ok(None);
     };
     Ok(element.to_str().ok().and_then(|s| LocalId::new(&s)))
+}
+
+/// Records a file left out at scan time and tells the progress stream (JSON mode lists it).
+fn quarantine(scanned: &mut Scanned, progress: &dyn Progress, path: String, reason: String) {
+    progress.event(Event::Quarantined {
+        path: path.clone(),
+        reason: reason.clone(),
+    });
+    scanned.quarantined.push(LeftOut { path, reason });
 }
