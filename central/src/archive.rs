@@ -178,12 +178,7 @@ impl Archive {
 
     /// Writes `bytes` at `rel` atomically; returns the folder to sync before committing.
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        if let Some(marker) = self.pending_marker.borrow_mut().take() {
-            let mut f = File::create(self.dir.join(MARKER))?;
-            f.write_all(marker.as_bytes())?;
-            f.sync_all()?;
-            File::open(&self.dir)?.sync_all()?;
-        }
+        self.write_pending_marker()?;
         let dest = self.dir.join(rel);
         let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
         fs::create_dir_all(&parent)?;
@@ -194,6 +189,17 @@ impl Archive {
         temp.as_file().sync_all()?;
         temp.persist(&dest).map_err(|e| e.error)?;
         Ok(parent)
+    }
+
+    /// Writes the marker that pairs a new archive folder with its store, before its first file.
+    fn write_pending_marker(&self) -> io::Result<()> {
+        if let Some(marker) = self.pending_marker.borrow_mut().take() {
+            let mut f = File::create(self.dir.join(MARKER))?;
+            f.write_all(marker.as_bytes())?;
+            f.sync_all()?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Starts a batch of files made durable together (see [`Batch`]).
@@ -290,6 +296,7 @@ impl Batch<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.archive.write_pending_marker()?;
         let staging = self.archive.staging_dir();
         flush_files(&staging, self.pending.iter().map(|(temp, _)| temp.as_ref()))?;
         let mut dirs = BTreeSet::new();
