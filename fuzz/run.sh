@@ -27,14 +27,24 @@ for t in "${targets[@]}"; do
     mkdir -p "work/$t" "corpus/$t" "regressions/$t"
     echo "fuzz: $t for ${budget}s"
     start=$(date +%s)
-    if ! cargo fuzz run -O "$t" "work/$t" "corpus/$t" "regressions/$t" -- \
-        -max_total_time="$budget" -timeout=20 -rss_limit_mb=4096 -max_len=262144 \
-        -print_final_stats=1 2>"work/$t.log"; then
+    # Known issue (fuzz/known-issues/README.md): dicom-rs reserves a value's declared length, up
+    # to 4 GiB, before reading it, and the deid target finds that within seconds. So the fuzzer
+    # runs in fork mode, where an input that allocates more than 1 GiB at once is an OOM that is
+    # counted and kept (artifacts/<target>/oom-*) but does not stop the run; a panic or a
+    # sanitizer error still does.
+    mkdir -p "artifacts/$t"
+    before=$(ls "artifacts/$t" | grep -v '^oom-' | sort || true)
+    cargo fuzz run -O "$t" "work/$t" "corpus/$t" "regressions/$t" -- \
+        -fork=1 -ignore_ooms=1 -malloc_limit_mb=1024 -rss_limit_mb=3072 \
+        -max_total_time="$budget" -timeout=20 -max_len=262144 \
+        -print_final_stats=1 2>"work/$t.log" || true
+    after=$(ls "artifacts/$t" | grep -v '^oom-' | sort || true)
+    if [ "$before" != "$after" ] || grep -q 'deadly signal\|panicked at' "work/$t.log"; then
         echo "fuzz: $t FOUND A CRASH (see fuzz/work/$t.log and fuzz/artifacts/$t/)"
-        tail -40 "work/$t.log"
+        grep -m1 -A20 'panicked at\|ERROR: AddressSanitizer' "work/$t.log" || tail -40 "work/$t.log"
         status=1
     fi
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "work/$t.log" | grep -o '[0-9]*$' || echo '?')
-    echo "fuzz: $t done in $(( $(date +%s) - start ))s, $runs executions"
+    last=$(grep -E '^#[0-9]+:' "work/$t.log" | tail -1 | sed -E 's/^#([0-9]+):.* exec\/s: ([0-9]+) oom\/timeout\/crash: ([0-9/]+).*/\1 executions, \2 exec\/s at the end, oom\/timeout\/crash \3/' || true)
+    echo "fuzz: $t done in $(( $(date +%s) - start ))s: $last"
 done
 exit $status

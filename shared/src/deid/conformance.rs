@@ -87,6 +87,16 @@ pub(crate) fn file_meta(
     sop_instance_uid: &str,
     transfer_syntax: &str,
 ) -> Result<FileMetaTable, DeidError> {
+    // The meta group repeats the dataset's SOP Class and Instance UIDs, and readers (dicom-rs
+    // among them, so the steward's import) refuse a meta group whose UIDs hold anything but
+    // digits and dots: such an instance would be written, then make the whole bundle unreadable.
+    for (uid, what) in [(sop_class_uid, "SOP Class UID"), (sop_instance_uid, "SOP Instance UID")] {
+        if !readable_uid(uid) {
+            return Err(DeidError::Malformed {
+                reason: format!("its {what} is not a valid UID (only digits and dots are allowed)"),
+            });
+        }
+    }
     FileMetaTableBuilder::new()
         .information_version([0, 1])
         .media_storage_sop_class_uid(sop_class_uid)
@@ -98,4 +108,11 @@ pub(crate) fn file_meta(
         .map_err(|_| DeidError::Malformed {
             reason: "the file meta information could not be rebuilt".to_string(),
         })
+}
+
+/// True when `uid` is a UID a file meta group can carry and be read back: digits and dots (and
+/// the padding readers strip), not empty.
+fn readable_uid(uid: &str) -> bool {
+    let core = uid.trim_end_matches(['\0', ' ']);
+    !core.is_empty() && core.chars().all(|c| c == '.' || c.is_ascii_digit())
 }
