@@ -21,8 +21,6 @@ pub const DATE_OFFSET_DAYS: std::ops::RangeInclusive<i64> = -3652..=-366;
 
 /// SQLite page cache for bulk look-up-or-mint, in KiB as `PRAGMA cache_size` takes it (negative).
 const BULK_CACHE_KIB: i64 = -128 * 1024;
-/// SQLite's default page cache (2 MiB), restored after a bulk batch.
-const DEFAULT_CACHE_KIB: i64 = -2000;
 
 /// A patient as the import needs it.
 #[derive(Debug, Clone)]
@@ -85,18 +83,14 @@ impl Store {
         };
         // Every mint inserts into two indexes at random places (keyed blind index, random
         // pseudonym): with SQLite's default 2 MiB page cache nearly every insert re-reads index
-        // pages from the OS. A bulk batch gets a larger cache for its duration; an import's single
-        // mint keeps the small one, so import memory stays flat.
+        // pages from the OS. A process that mints in bulk gets a larger cache, kept for the
+        // connection's life (shrinking it would drop the warm pages); imports mint one patient
+        // per bundle through `lookup_or_mint` and keep the small default, so import memory stays
+        // flat.
         self.conn
             .pragma_update(None, "cache_size", BULK_CACHE_KIB)
             .map_err(db)?;
-        let result = mint_batch(&mut self.conn, &self.secrets, domain, ids, &path);
-        let restored = self
-            .conn
-            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
-            .map_err(db);
-        let out = result?;
-        restored?;
+        let out = mint_batch(&mut self.conn, &self.secrets, domain, ids, &path)?;
         Ok(out)
     }
 
