@@ -91,10 +91,12 @@ pub enum ImportError {
         source: StoreError,
     },
     /// Writing the archive failed (e.g. a full disk).
-    #[error("{path}: writing the archive: {source}")]
+    #[error("{path}: writing the archive {}: {source}", archive.display())]
     Archive {
         /// The bundle.
         path: PathBuf,
+        /// The archive folder.
+        archive: PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },
@@ -159,6 +161,7 @@ pub fn import_bundle_with(
     }
     let identity_file = std::fs::File::open(verified.identity_path()).map_err(|source| ImportError::Archive {
         path: p.clone(),
+        archive: archive.dir().to_path_buf(),
         source,
     })?;
     let mut opener =
@@ -218,6 +221,7 @@ pub fn import_bundle_with(
             .write(&rel, |file| rekeyed.write_to_file(file))
             .map_err(|source| ImportError::Archive {
                 path: p.clone(),
+                archive: archive.dir().to_path_buf(),
                 source,
             })?;
         drop(rekeyed);
@@ -254,6 +258,7 @@ pub fn import_bundle_with(
     }
     batch.commit().map_err(|source| ImportError::Archive {
         path: p.clone(),
+        archive: archive.dir().to_path_buf(),
         source,
     })?;
     crate::fault::point("archive-synced");

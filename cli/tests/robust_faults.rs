@@ -168,7 +168,7 @@ fn a_full_disk_during_import_is_refused_clearly_and_a_later_run_converges() {
     let (cohort, instances) = cohort(&world, 3, 128, 4);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert_eq!(bundles.len(), 3);
-    let Some(fs) = Tmpfs::mount(&world.archive(), "1m") else {
+    let Some(fs) = Tmpfs::mount(&world.archive(), "600k") else {
         return;
     };
 
