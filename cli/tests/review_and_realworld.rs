@@ -87,10 +87,14 @@ fn review_writes_what_export_would_send_with_reports() {
     entry.read_to_end(&mut in_bundle).unwrap();
     let reviewed = std::fs::read(out.join("patient-0001/instances/000001.dcm")).unwrap();
     assert_eq!(tags_of(&in_bundle), tags_of(&reviewed));
-    assert_eq!(
+    // Same encoding; only the placeholder UIDs differ (another random key per run), and a
+    // `2.25.` placeholder's decimal has 37 to 39 digits, so a UI value may differ by 2 bytes.
+    let uids = tags_of(&reviewed).len();
+    assert!(
+        in_bundle.len().abs_diff(reviewed.len()) <= 2 * uids,
+        "same encoding, only placeholder UIDs differ: {} vs {}",
         in_bundle.len(),
-        reviewed.len(),
-        "same encoding, only placeholder UIDs differ"
+        reviewed.len()
     );
 }
 
