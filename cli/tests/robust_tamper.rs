@@ -65,6 +65,14 @@ fn flip(bytes: &[u8], pos: usize) -> Vec<u8> {
     b
 }
 
+/// Replaces the base64 character at `pos` by another valid one, so the header still parses and
+/// the change reaches the cryptography (a bit flip may make it non-canonical base64 instead).
+fn swap_base64(bytes: &[u8], pos: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[pos] = if b[pos] == b'A' { b'B' } else { b'A' };
+    b
+}
+
 /// A variant with an expected phrase in its refusal ("" when any refusal will do).
 type Variant = (String, Vec<u8>, &'static str);
 
@@ -88,8 +96,23 @@ fn age_variants(good: &[u8]) -> Vec<Variant> {
             "not sealed to this steward",
         ),
         ("age-stanza-share".into(), flip(good, stanza + 14), ""),
+        (
+            "age-stanza-share-base64".into(),
+            swap_base64(good, stanza + 14),
+            "not sealed to this steward",
+        ),
         ("age-stanza-body".into(), flip(good, body + 3), ""),
-        ("age-header-mac".into(), flip(good, layout.header_end - 5), DAMAGED),
+        (
+            "age-stanza-body-base64".into(),
+            swap_base64(good, body + 3),
+            "not sealed to this steward",
+        ),
+        ("age-header-mac".into(), flip(good, layout.header_end - 5), ""),
+        (
+            "age-header-mac-base64".into(),
+            swap_base64(good, layout.header_end - 5),
+            DAMAGED,
+        ),
         ("age-nonce".into(), flip(good, layout.nonce + 7), DAMAGED),
     ];
     for (i, c) in layout.chunks.iter().enumerate() {
