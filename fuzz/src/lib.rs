@@ -84,14 +84,20 @@ fn seal(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The DICOM de-identification path: bytes (a Part 10 file without its 128-byte preamble, as
-/// `dicom_object::from_reader` reads it) → `deid::deidentify` under two profiles → encode → the
-/// steward re-opens what the site wrote. De-identification may refuse a file, never panic; and
-/// whatever it writes must open again, or the steward would refuse the whole bundle.
+/// The DICOM de-identification path as export takes it: bytes (a Part 10 file without its
+/// 128-byte preamble) → the pre-parse walk (`part10::survey`, which refuses declared lengths past
+/// the end) → dicom-rs → `deid::deidentify` under two profiles → encode → the steward's walk and
+/// parse of what the site wrote. De-identification may refuse a file, never panic; and whatever it
+/// writes must pass the walk and open again, or the steward would refuse the whole bundle.
 pub fn deid(data: &[u8]) {
+    let mut file = vec![0u8; 128];
+    file.extend_from_slice(data);
+    if pseal::part10::survey(std::io::Cursor::new(&file), file.len() as u64).is_err() {
+        return;
+    }
     let opened = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Never)
-        .from_reader(data);
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(file.as_slice());
     let Ok(object) = opened else { return };
     let key = UidPlaceholderKey::from_bytes([7; 32]);
     for profile in profiles() {
@@ -105,6 +111,9 @@ pub fn deid(data: &[u8]) {
         let mut bytes = Vec::new();
         if done.object.write_all(&mut bytes).is_err() {
             continue;
+        }
+        if let Err(e) = pseal::part10::survey(std::io::Cursor::new(&bytes), bytes.len() as u64) {
+            panic!("a de-identified instance fails the steward's walk: {e}");
         }
         let reopened = dicom_object::OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Always)

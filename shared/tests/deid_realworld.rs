@@ -121,3 +121,47 @@ fn real_world_files_are_exported_or_quarantined_never_a_panic() {
     assert!(leaks.is_empty(), "patient name or ID left in {leaks:?}");
     assert!(exported > 0);
 }
+
+/// The pre-parse walk (`part10::survey`) follows dicom-rs's reading: on files nobody here wrote it
+/// refuses none that dicom-object reads whole within reason, and where dicom-object needs more
+/// than a few seconds (it reserves a declared length first) the walk refuses the file.
+#[test]
+fn the_walk_refuses_no_real_world_file_that_dicom_object_reads() {
+    let Some(dir) = corpus() else {
+        println!("skipped: no real-world corpus (set PSEAL_REALWORLD_DIR)");
+        return;
+    };
+    let mut wrongly_refused = Vec::new();
+    let (mut both, mut walked_only, mut refused) = (0, 0, 0);
+    for entry in walkdir::WalkDir::new(&dir).into_iter().filter_map(Result::ok) {
+        let path = entry.path();
+        if !entry.file_type().is_file() || !pseal::export::scan::is_part10(path).unwrap_or(false) {
+            continue;
+        }
+        let name = path.strip_prefix(&dir).unwrap_or(path).display().to_string();
+        let file = std::fs::File::open(path).unwrap();
+        let size = file.metadata().unwrap().len();
+        let walked = pseal::part10::survey(std::io::BufReader::new(file), size);
+        match (walked, open(path.to_path_buf())) {
+            (Ok(_), Ok(_)) => both += 1,
+            (Ok(_), Err(why)) => {
+                walked_only += 1;
+                println!("{name}: walked; dicom-object: {why}");
+            }
+            (Err(e), Ok(_)) => {
+                println!("{name}: REFUSED by the walk ({e}) but read by dicom-object");
+                wrongly_refused.push(name);
+            }
+            (Err(e), Err(_)) => {
+                refused += 1;
+                println!("{name}: refused by both ({e})");
+            }
+        }
+    }
+    println!("read by both {both}, walked but unreadable {walked_only}, refused by both {refused}");
+    assert!(
+        wrongly_refused.is_empty(),
+        "the walk refuses readable files: {wrongly_refused:?}"
+    );
+    assert!(both > 0);
+}

@@ -117,8 +117,8 @@ fn de_identified_output_with_undefined_length_sequences_splits_again() {
         bytes.windows(4).any(|w| w == [0xFE, 0xFF, 0xDD, 0xE0]),
         "has a sequence delimiter"
     );
-    let located = pseal::part10::locate_pixel_data(bytes.as_slice(), bytes.len() as u64).unwrap();
-    let (offset, len) = located.expect("pixel data located");
+    let located = pseal::part10::survey(std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+    let (offset, len) = located.pixel_data.expect("pixel data located");
     assert_eq!(&bytes[offset as usize..offset as usize + 4], &[0xE0, 0x7F, 0x10, 0x00]);
     assert_eq!(offset + len, bytes.len() as u64);
     assert!(check(dir.path(), "deidentified.dcm", &bytes));
@@ -138,16 +138,12 @@ fn elements_after_pixel_data_fall_back_to_reading_the_whole_file() {
 }
 
 #[test]
-fn truncated_and_foreign_files_are_not_split() {
+fn truncated_and_foreign_files_are_refused_before_parsing() {
     let bytes = support::mr_instance(16);
     let cut = &bytes[..bytes.len() - 10];
-    assert_eq!(
-        pseal::part10::locate_pixel_data(cut, cut.len() as u64).ok().flatten(),
-        None
-    );
+    let err = pseal::part10::survey(std::io::Cursor::new(cut), cut.len() as u64).unwrap_err();
+    assert!(err.to_string().contains("only"), "{err}");
     let junk = vec![7u8; 500];
-    assert_eq!(
-        pseal::part10::locate_pixel_data(junk.as_slice(), 500).ok().flatten(),
-        None
-    );
+    let err = pseal::part10::survey(std::io::Cursor::new(&junk), 500).unwrap_err();
+    assert!(err.to_string().contains("DICM"), "{err}");
 }

@@ -166,10 +166,12 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
 }
 
 fn read_local_id(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
-    let object = dicom_object::OpenFileOptions::new()
-        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| super::instance::parser_reason(&e))?;
+    // Nothing after the local ID is needed here: the parse stops at the next tag.
+    let next = match tag.element() {
+        0xFFFF => dicom_core::Tag(tag.group().saturating_add(1), 0),
+        e => dicom_core::Tag(tag.group(), e + 1),
+    };
+    let object = crate::part10::open_until(path, next).map_err(|e| super::instance::parser_reason(&e))?;
     let Ok(element) = object.element(tag) else {
         return Ok(None);
     };

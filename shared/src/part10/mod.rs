@@ -1,0 +1,145 @@
+//! Part 10 files split into a parsed header and a verbatim Pixel Data tail, so that neither export
+//! nor import holds an instance's pixels in memory.
+//!
+//! Profile actions and re-keying only touch attributes before Pixel Data; the pixels are kept
+//! as they are (PS3.15 keeps native and encapsulated Pixel Data; burned-in text is quarantined
+//! before). When the file's last top-level element is Pixel Data, [`open_split`] parses only the
+//! attributes before it and returns where the element's bytes lie; writers copy those bytes
+//! after the encoded header. The result is byte-for-byte what encoding the whole object would
+//! give (tested in `tests/part10_split.rs`), because the output keeps the input's transfer syntax
+//! and dicom-object writes a kept Pixel Data element exactly as it read it.
+//!
+//! Anything unusual — deflated or big-endian transfer syntaxes, an odd length, elements after
+//! Pixel Data (trailing padding, digital signatures) — makes [`open_split`] read the whole file
+//! instead: correct first, fast when it is safe. A file whose structure declares more bytes than
+//! it holds is refused by [`layout`] before dicom-rs reads (and reserves memory for) any of it.
+
+pub mod layout;
+
+pub use layout::{survey, Layout, LayoutError};
+
+use dicom_dictionary_std::tags;
+use dicom_object::{file::ReadPreamble, DefaultDicomObject, OpenFileOptions, ReadError};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// The Pixel Data element at the end of a file: its bytes (header and value) are copied as they are.
+#[derive(Debug)]
+pub struct PixelTail {
+    file: File,
+    offset: u64,
+    len: u64,
+}
+
+impl PixelTail {
+    /// Bytes of the element (its header included).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Never true: a Pixel Data element has at least its header.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A reader of exactly the element's bytes (each call starts at the element).
+    pub fn reader(&self) -> io::Result<impl Read + '_> {
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.offset))?;
+        Ok(Exact {
+            inner: f.take(self.len),
+            left: self.len,
+        })
+    }
+
+    /// Copies the element to `out` (in the kernel when `out` is a file) and checks its length.
+    pub fn copy_to_file(&self, out: &mut File) -> io::Result<()> {
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(self.offset))?;
+        let n = io::copy(&mut f.take(self.len), out)?;
+        check_len(n, self.len)
+    }
+
+    /// Copies the element to any writer.
+    pub fn copy_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let n = io::copy(&mut self.reader()?, out)?;
+        check_len(n, self.len)
+    }
+}
+
+fn check_len(got: u64, want: u64) -> io::Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file changed while its pixel data was copied",
+        ))
+    }
+}
+
+/// `Take` that fails instead of ending early when the file was truncated meanwhile.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file changed while its pixel data was copied",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Why a file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Refused by the walk before parsing (a declared length past the end, and the like).
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// dicom-rs could not parse it.
+    #[error(transparent)]
+    Parse(#[from] ReadError),
+}
+
+/// Opens `path`: the attributes before a trailing Pixel Data element and that element's place, or
+/// (when splitting is not safe) the whole object and `None`. The file is walked first (see
+/// [`layout`]), so dicom-rs never sees a length it would reserve memory for in vain.
+pub fn open_split(path: &Path) -> Result<(DefaultDicomObject, Option<PixelTail>), OpenError> {
+    let file = File::open(path).map_err(LayoutError::Io)?;
+    let size = file.metadata().map_err(LayoutError::Io)?.len();
+    let layout = layout::survey(BufReader::with_capacity(16 * 1024, &file), size)?;
+    (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
+    let options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
+    match layout.pixel_data {
+        Some((offset, len)) => {
+            let header = options.read_until(tags::PIXEL_DATA).from_reader(&file)?;
+            Ok((header, Some(PixelTail { file, offset, len })))
+        }
+        None => Ok((options.from_reader(&file)?, None)),
+    }
+}
+
+/// Opens `path` and parses its attributes up to (not including) `stop`, after the same walk as
+/// [`open_split`]. For callers that need one early attribute, such as the export scan.
+pub fn open_until(path: &Path, stop: dicom_core::Tag) -> Result<DefaultDicomObject, OpenError> {
+    let file = File::open(path).map_err(LayoutError::Io)?;
+    let size = file.metadata().map_err(LayoutError::Io)?.len();
+    layout::survey(BufReader::with_capacity(16 * 1024, &file), size)?;
+    (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
+    Ok(OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Always)
+        .read_until(stop)
+        .from_reader(&file)?)
+}
