@@ -160,3 +160,79 @@ fn every_real_world_file_is_exported_or_left_out_with_a_reason() {
         String::from_utf8_lossy(&imported.stderr)
     );
 }
+
+/// A file that declares more bytes than it holds (the 546-byte input that once made dicom-rs
+/// reserve 3.6 GB) and a truncated copy of a real instance, dropped among a site's files: export
+/// and review leave them out, naming the file and the reason, and carry on with the rest.
+#[test]
+fn hostile_and_truncated_files_are_left_out_and_the_rest_goes_on() {
+    let world = World::new();
+    world.add_site("SITE-A", true);
+    let cohort = one_site_cohort(&world, 2, 1, false);
+    let site_dir = &cohort.sites[0].dir;
+    let mr_files: Vec<_> = cohort
+        .files
+        .iter()
+        .filter(|f| f.path.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    let hostile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/deid/dicom-rs-reserves-declared-length.dcm");
+    let mut bytes = vec![0u8; 128];
+    bytes.extend(std::fs::read(hostile).unwrap());
+    std::fs::write(site_dir.join("hostile.dcm"), &bytes).unwrap();
+    let whole = std::fs::read(&mr_files[0].path).unwrap();
+    std::fs::write(site_dir.join("truncated.dcm"), &whole[..whole.len() - 1000]).unwrap();
+
+    let out = world.dir.path().join("outbox");
+    let run = cmd("pseal")
+        .args(["export", "--json", "--config"])
+        .arg(world.config("SITE-A"))
+        .arg("--input")
+        .arg(site_dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.code() == Some(0) || run.status.code() == Some(1), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("export-report.json")).unwrap()).unwrap();
+    assert_eq!(report["counts"]["exported"].as_u64().unwrap(), mr_files.len() as u64);
+    let left_out: Vec<(String, String)> = report["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["path"].as_str().unwrap().to_string(),
+                q["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, needle) in [
+        ("hostile.dcm", "declares 3758161918 bytes"),
+        ("truncated.dcm", "declares"),
+    ] {
+        let Some((_, reason)) = left_out.iter().find(|(p, _)| p.ends_with(name)) else {
+            panic!("{name} not listed as left out: {left_out:?}");
+        };
+        assert!(reason.contains(needle), "{name}: {reason}");
+        assert!(stdout.contains(name), "the JSON stream names {name}");
+    }
+    assert!(world.import(&bundles_in(&out)).status.success());
+
+    let reviewed = world.dir.path().join("review");
+    cmd("pseal")
+        .args(["review", "--config"])
+        .arg(world.config("SITE-A"))
+        .arg("--input")
+        .arg(site_dir)
+        .arg("--out")
+        .arg(&reviewed)
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reviewed.join("review-report.json")).unwrap()).unwrap();
+    assert_eq!(report["counts"]["reviewed"].as_u64().unwrap(), mr_files.len() as u64);
+    assert_eq!(report["counts"]["quarantined"].as_u64().unwrap(), 2);
+}
