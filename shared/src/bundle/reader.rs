@@ -133,6 +133,16 @@ pub struct BundleReader<'a> {
     identity: &'a StewardIdentity,
 }
 
+/// age's words for a header it cannot read, except where they would mislead an operator: for a
+/// damaged header age says "Unknown age format; have you tried upgrading to the newest version?",
+/// and upgrading is not the fix for a damaged bundle.
+fn age_header_reason(e: &age::DecryptError) -> String {
+    match e {
+        age::DecryptError::UnknownFormat => "the age header is damaged, or this is not an age file".into(),
+        other => other.to_string(),
+    }
+}
+
 impl<'a> BundleReader<'a> {
     /// A reader for bundles sealed to `identity`.
     pub fn new(identity: &'a StewardIdentity) -> Self {
@@ -154,13 +164,13 @@ impl<'a> BundleReader<'a> {
         let decryptor =
             age::Decryptor::new_buffered(BufReader::with_capacity(1 << 20, file)).map_err(|e| BundleError::NotAge {
                 path: p.clone(),
-                reason: e.to_string(),
+                reason: age_header_reason(&e),
             })?;
         let plain = decryptor
             .decrypt(std::iter::once(self.identity.age_identity() as &dyn age::Identity))
             .map_err(|e| match e {
                 age::DecryptError::NoMatchingKeys => BundleError::NotForThisSteward { path: p.clone() },
-                other => corrupt(format!("age header: {other}")),
+                other => corrupt(format!("age header: {}", age_header_reason(&other))),
             })?;
         self.verify_plaintext(path, plain, staging_parent)
     }

@@ -67,11 +67,43 @@ fn malformed(message: impl Into<String>) -> LayoutError {
 
 /// Walks a Part 10 file of `size` bytes from its first byte (the preamble).
 pub fn survey<R: BufRead + Seek>(reader: R, size: u64) -> Result<Layout, LayoutError> {
-    survey_within(reader, size, MAX_INFLATED)
+    survey_within(reader, size, MAX_INFLATED, None).map(|(layout, _)| layout)
 }
 
-fn survey_within<R: BufRead + Seek>(reader: R, size: u64, max_inflated: u64) -> Result<Layout, LayoutError> {
+/// What [`survey_capturing`] found of the attribute it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Captured {
+    /// Not at the top level of the data set.
+    Absent,
+    /// The value bytes of its first top-level occurrence, as stored (padding included).
+    Value(Vec<u8>),
+    /// Present, but as a sequence, with an undefined or a long (over 1 KiB) value, or in a
+    /// deflated data set: read it with dicom-rs instead.
+    Unusual,
+}
+
+/// Longest value [`survey_capturing`] returns.
+const MAX_CAPTURE: u32 = 1024;
+
+/// [`survey`], also returning the raw value of the top-level attribute `tag` — so that a caller
+/// needing one short attribute (the export scan's local patient ID) need not parse the file.
+pub fn survey_capturing<R: BufRead + Seek>(
+    reader: R,
+    size: u64,
+    tag: (u16, u16),
+) -> Result<(Layout, Captured), LayoutError> {
+    let (layout, captured) = survey_within(reader, size, MAX_INFLATED, Some(tag))?;
+    Ok((layout, captured.unwrap_or(Captured::Absent)))
+}
+
+fn survey_within<R: BufRead + Seek>(
+    reader: R,
+    size: u64,
+    max_inflated: u64,
+    capture: Option<(u16, u16)>,
+) -> Result<(Layout, Option<Captured>), LayoutError> {
     let mut w = Walker::new(Seekable(reader), size, true);
+    w.capture = capture;
     let mut preamble = [0u8; 132];
     w.read_exact(&mut preamble)
         .map_err(|_| malformed("the file is shorter than a DICOM preamble"))?;
@@ -84,18 +116,20 @@ fn survey_within<R: BufRead + Seek>(reader: R, size: u64, max_inflated: u64) -> 
         let start = w.pos;
         let mut file = w.src.0;
         survey_deflated(&mut file, start, max_inflated)?;
-        return Ok(Layout {
+        let layout = Layout {
             transfer_syntax,
             pixel_data: None,
-        });
+        };
+        return Ok((layout, capture.map(|_| Captured::Unusual)));
     }
     w.big = ts == EXPLICIT_VR_BE;
     w.explicit = ts != IMPLICIT_VR_LE;
     let pixel_data = w.data_set()?;
-    Ok(Layout {
+    let layout = Layout {
         pixel_data: if w.big { None } else { pixel_data },
         transfer_syntax,
-    })
+    };
+    Ok((layout, w.captured.take()))
 }
 
 /// Inflates the data set twice (to learn its size, then to walk it); neither pass keeps it.
@@ -188,6 +222,9 @@ struct Walker<S> {
     size: u64,
     explicit: bool,
     big: bool,
+    /// A top-level attribute whose value to keep, and what was found of it.
+    capture: Option<(u16, u16)>,
+    captured: Option<Captured>,
 }
 
 impl<S: Source> Walker<S> {
@@ -198,6 +235,8 @@ impl<S: Source> Walker<S> {
             size,
             explicit,
             big: false,
+            capture: None,
+            captured: None,
         }
     }
 
@@ -405,6 +444,18 @@ impl<S: Source> Walker<S> {
                         let copyable = tag == PIXEL_DATA && (!self.explicit || matches!(vr, VR::OB | VR::OW));
                         past_pixel = Some((start, copyable && (len == UNDEFINED || len % 2 == 0)));
                     }
+                    let wanted = top_level && self.capture == Some(tag) && self.captured.is_none();
+                    if wanted {
+                        if vr == VR::SQ || len == UNDEFINED || len > MAX_CAPTURE {
+                            self.captured = Some(Captured::Unusual);
+                        } else {
+                            self.check(tag, len)?;
+                            let mut value = vec![0u8; len as usize];
+                            self.read_exact(&mut value).map_err(|_| self.ends_early())?;
+                            self.captured = Some(Captured::Value(value));
+                            continue;
+                        }
+                    }
                     if tag == ITEM_END {
                         // Ends the open item; outside one dicom-rs ignores it.
                         if let Some(Frame::Item { .. }) = frame {
@@ -543,7 +594,7 @@ mod tests {
         encoder.write_all(&vec![0u8; 3 << 20]).unwrap();
         let bytes = file(DEFLATED[0], &encoder.finish().unwrap());
         assert!(bytes.len() < 20_000);
-        let err = survey_within(Cursor::new(&bytes), bytes.len() as u64, 2 << 20).unwrap_err();
+        let err = survey_within(Cursor::new(&bytes), bytes.len() as u64, 2 << 20, None).unwrap_err();
         assert!(err.to_string().contains("inflates past"), "{err}");
     }
 
@@ -556,5 +607,24 @@ mod tests {
         let layout = run(&file(DEFLATED[0], &encoder.finish().unwrap())).unwrap();
         assert_eq!(layout.pixel_data, None);
         assert_eq!(layout.transfer_syntax, DEFLATED[0]);
+    }
+
+    #[test]
+    fn a_top_level_value_is_captured_and_nested_ones_are_not() {
+        // A nested (0010,0020) inside a sequence item, then the top-level one.
+        let nested = explicit((0x0010, 0x0020), b"LO", b"INNER ");
+        let mut data = vec![0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0];
+        data.extend(((nested.len() + 8) as u32).to_le_bytes());
+        data.extend([0xFE, 0xFF, 0x00, 0xE0]);
+        data.extend((nested.len() as u32).to_le_bytes());
+        data.extend(&nested);
+        data.extend(explicit((0x0010, 0x0020), b"LO", b"ID-42 "));
+        let bytes = file("1.2.840.10008.1.2.1", &data);
+        let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0010, 0x0020)).unwrap();
+        assert_eq!(captured, Captured::Value(b"ID-42 ".to_vec()));
+        let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0010, 0x0021)).unwrap();
+        assert_eq!(captured, Captured::Absent);
+        let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0008, 0x1115)).unwrap();
+        assert_eq!(captured, Captured::Unusual);
     }
 }

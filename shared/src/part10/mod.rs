@@ -16,7 +16,7 @@
 
 pub mod layout;
 
-pub use layout::{survey, Layout, LayoutError};
+pub use layout::{survey, survey_capturing, Captured, Layout, LayoutError};
 
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, DefaultDicomObject, OpenFileOptions, ReadError};
@@ -119,7 +119,7 @@ pub enum OpenError {
 pub fn open_split(path: &Path) -> Result<(DefaultDicomObject, Option<PixelTail>), OpenError> {
     let file = File::open(path).map_err(LayoutError::Io)?;
     let size = file.metadata().map_err(LayoutError::Io)?.len();
-    let layout = layout::survey(BufReader::with_capacity(16 * 1024, &file), size)?;
+    let layout = layout::survey(BufReader::with_capacity(8 * 1024, &file), size)?;
     (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
     let options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
     match layout.pixel_data {
@@ -136,7 +136,7 @@ pub fn open_split(path: &Path) -> Result<(DefaultDicomObject, Option<PixelTail>)
 pub fn open_until(path: &Path, stop: dicom_core::Tag) -> Result<DefaultDicomObject, OpenError> {
     let file = File::open(path).map_err(LayoutError::Io)?;
     let size = file.metadata().map_err(LayoutError::Io)?.len();
-    layout::survey(BufReader::with_capacity(16 * 1024, &file), size)?;
+    layout::survey(BufReader::with_capacity(8 * 1024, &file), size)?;
     (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
     Ok(OpenFileOptions::new()
         .read_preamble(ReadPreamble::Always)
