@@ -42,7 +42,9 @@ for t in "${targets[@]}"; do
         grep -m1 -A20 'panicked at\|ERROR: AddressSanitizer' "work/$t.log" || tail -40 "work/$t.log"
         status=1
     fi
-    last=$(grep -E '^#[0-9]+:' "work/$t.log" | tail -1 | sed -E 's/^#([0-9]+):.* exec\/s: ([0-9]+) oom\/timeout\/crash: ([0-9/]+).*/\1 executions, \2 exec\/s at the end, oom\/timeout\/crash \3/' || true)
+    # libFuzzer's closing lines: "Done N runs in S second(s)" and "stat::peak_rss_mb: M".
+    last=$(awk '/^Done [0-9]+ runs/ {runs=$2} /^stat::average_exec_per_sec:/ {eps=$2} /^stat::peak_rss_mb:/ {rss=$2}
+        END {if (runs != "") printf "%s executions, %s exec/s, peak RSS %s MB (sanitizer included)", runs, eps, rss}' "work/$t.log")
     echo "fuzz: $t done in $(( $(date +%s) - start ))s: $last"
 done
 exit $status
