@@ -23,7 +23,9 @@ fn have(tool: &str) -> bool {
 fn stock_age_zstd_and_tar_list_a_bundle() {
     for tool in ["age", "zstd", "tar", "script"] {
         if !have(tool) {
-            eprintln!("SKIPPED: `{tool}` is not installed (.ci/run installs age and zstd from Debian packages)");
+            common::say_skipped(format!(
+                "`{tool}` is not installed (.ci/run installs age and zstd from Debian packages)"
+            ));
             return;
         }
     }

@@ -102,10 +102,10 @@ fn review_writes_what_export_would_send_with_reports() {
 fn every_real_world_file_is_exported_or_left_out_with_a_reason() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/realworld");
     if !source.exists() {
-        eprintln!(
-            "SKIPPED: {} is not present (it sits beside the checkout in CI)",
+        common::say_skipped(format!(
+            "{} is not present (it sits beside the checkout in CI)",
             source.display()
-        );
+        ));
         return;
     }
     let world = World::new();

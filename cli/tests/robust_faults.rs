@@ -25,14 +25,14 @@ impl Tmpfs {
         match out {
             Ok(o) if o.status.success() => Some(Tmpfs { dir: dir.to_path_buf() }),
             Ok(o) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs (needs root): {}",
+                common::say_skipped(format!(
+                    "cannot mount a tmpfs (needs root): {}",
                     String::from_utf8_lossy(&o.stderr).trim()
-                );
+                ));
                 None
             }
             Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
+                common::say_skipped(format!("cannot run mount: {e}"));
                 None
             }
         }

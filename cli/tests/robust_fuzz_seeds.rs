@@ -101,7 +101,12 @@ fn write_fuzz_seeds() {
             std::fs::write(corpus("deid").join(name), without_preamble(&bytes)).unwrap();
         }
     } else {
-        eprintln!("SKIPPED: ../shared/data/realworld is not there; only fixture seeds for deid");
+        use std::io::Write;
+        // Straight to stderr: libtest would swallow `eprintln!` from a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: ../shared/data/realworld is not there; only fixture seeds for deid"
+        );
     }
 
     // A de-identified instance, as bundles carry them.

@@ -142,7 +142,7 @@ fn archive_files_are_valid_part10_for_dcmtk_and_pydicom() {
             );
         }
     } else {
-        eprintln!("SKIPPED: dcmdump (Debian package dcmtk) is not installed");
+        common::say_skipped("dcmdump (Debian package dcmtk) is not installed");
     }
     let probe = Command::new("python3").args(["-c", "import pydicom"]).output();
     if probe.map(|o| o.status.success()).unwrap_or(false) {
@@ -159,7 +159,7 @@ fn archive_files_are_valid_part10_for_dcmtk_and_pydicom() {
             String::from_utf8_lossy(&out.stderr)
         );
     } else {
-        eprintln!("SKIPPED: pydicom is not installed (pip install pydicom)");
+        common::say_skipped("pydicom is not installed (pip install pydicom)");
     }
 }
 
@@ -344,7 +344,7 @@ fn releases_open_with_stock_age_and_are_audited() {
     assert!(!out.status.success());
 
     if Command::new("age").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: the stock age CLI is not installed");
+        common::say_skipped("the stock age CLI is not installed");
         return;
     }
     let out = Command::new("sh")

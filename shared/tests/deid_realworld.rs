@@ -52,7 +52,7 @@ fn identifiers(obj: &dicom_object::DefaultDicomObject) -> Vec<Vec<u8>> {
 #[test]
 fn real_world_files_are_exported_or_quarantined_never_a_panic() {
     let Some(dir) = corpus() else {
-        println!("skipped: no real-world corpus (set PSEAL_REALWORLD_DIR)");
+        say_skipped("no real-world corpus at ../shared/data/realworld (or set PSEAL_REALWORLD_DIR)");
         return;
     };
     let (profile, key) = (profile("default"), key());
@@ -129,7 +129,7 @@ fn real_world_files_are_exported_or_quarantined_never_a_panic() {
 #[test]
 fn the_walk_refuses_no_real_world_file_that_dicom_object_reads() {
     let Some(dir) = corpus() else {
-        println!("skipped: no real-world corpus (set PSEAL_REALWORLD_DIR)");
+        say_skipped("no real-world corpus at ../shared/data/realworld (or set PSEAL_REALWORLD_DIR)");
         return;
     };
     let mut wrongly_refused = Vec::new();

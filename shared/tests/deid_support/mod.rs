@@ -123,3 +123,10 @@ pub fn text(e: &InMemElement) -> String {
         .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
         .unwrap_or_default()
 }
+
+/// Says, visibly, that a test left part of its work out: libtest swallows `eprintln!` from a
+/// passing test, but not a direct write to the process's standard error.
+pub fn say_skipped(why: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
