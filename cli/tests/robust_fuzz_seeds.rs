@@ -4,6 +4,7 @@
 //! replay test (`shared/tests/robust_fuzz_replay.rs`) runs every harness over them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 #[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
@@ -101,12 +102,7 @@ fn write_fuzz_seeds() {
             std::fs::write(corpus("deid").join(name), without_preamble(&bytes)).unwrap();
         }
     } else {
-        use std::io::Write;
-        // Straight to stderr: libtest would swallow `eprintln!` from a passing test.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: ../shared/data/realworld is not there; only fixture seeds for deid"
-        );
+        common::say_skipped("../shared/data/realworld is not there; only fixture seeds for deid");
     }
 
     // A de-identified instance, as bundles carry them.

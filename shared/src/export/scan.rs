@@ -168,26 +168,23 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
 /// The local patient ID in `path` (the top-level attribute `tag`), after the same walk that
 /// guards every parse; `Err` holds a reason that names no value from the file.
 pub fn local_id_of(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
-    use crate::part10::{survey_capturing, Captured, LayoutError, OpenError};
-    let reason = |e: LayoutError| super::instance::parser_reason(&OpenError::from(e));
-    let file = std::fs::File::open(path).map_err(|e| reason(LayoutError::Io(e)))?;
-    let size = file.metadata().map_err(|e| reason(LayoutError::Io(e)))?.len();
-    let reader = std::io::BufReader::with_capacity(8 * 1024, &file);
-    let (_, captured) = survey_capturing(reader, size, (tag.group(), tag.element())).map_err(reason)?;
-    match captured {
-        Captured::Absent => Ok(None),
+    use crate::part10::TopLevelValue;
+    let reason = |e: crate::part10::OpenError| super::instance::parser_reason(&e);
+    let walked = crate::part10::walk(path, Some(tag)).map_err(reason)?;
+    match &walked.value {
+        TopLevelValue::Absent => Ok(None),
         // The walk has the value's bytes; printable ASCII before the padding (what hospital IDs
-        // are) reads the same under every DICOM character set, so no parse is needed. `\\`
+        // are) reads the same under every DICOM character set, so no parse is needed. `\`
         // (value separator; Yen in JIS X 0201) and `~` (overline there) take the slow path.
-        Captured::Value(bytes) if plain_ascii(&bytes) => Ok(std::str::from_utf8(&bytes).ok().and_then(LocalId::new)),
+        TopLevelValue::Value(bytes) if plain_ascii(bytes) => Ok(std::str::from_utf8(bytes).ok().and_then(LocalId::new)),
         // Anything else (another character set, several values, a sequence) is decoded by
-        // dicom-rs exactly as before; the parse stops at the next tag.
+        // dicom-rs; the parse stops at the next tag, and the file is not walked again.
         _ => {
             let next = match tag.element() {
                 0xFFFF => dicom_core::Tag(tag.group().saturating_add(1), 0),
                 e => dicom_core::Tag(tag.group(), e + 1),
             };
-            let object = crate::part10::open_until(path, next).map_err(|e| super::instance::parser_reason(&e))?;
+            let object = walked.parse_until(next).map_err(reason)?;
             let Ok(element) = object.element(tag) else {
                 return Ok(None);
             };
@@ -196,7 +193,7 @@ pub fn local_id_of(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>,
     }
 }
 
-/// Printable ASCII other than `\\` and `~`, then only NUL or space padding.
+/// Printable ASCII other than `\` and `~`, then only NUL or space padding.
 fn plain_ascii(bytes: &[u8]) -> bool {
     let end = bytes.iter().rposition(|&b| b != 0 && b != b' ').map_or(0, |i| i + 1);
     bytes[..end].iter().all(|&b| (0x20..0x7E).contains(&b) && b != b'\\')

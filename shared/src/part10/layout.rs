@@ -70,9 +70,9 @@ pub fn survey<R: BufRead + Seek>(reader: R, size: u64) -> Result<Layout, LayoutE
     survey_within(reader, size, MAX_INFLATED, None).map(|(layout, _)| layout)
 }
 
-/// What [`survey_capturing`] found of the attribute it was asked for.
+/// What [`survey_capturing`] found of the top-level attribute it was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Captured {
+pub enum TopLevelValue {
     /// Not at the top level of the data set.
     Absent,
     /// The value bytes of its first top-level occurrence, as stored (padding included).
@@ -91,9 +91,9 @@ pub fn survey_capturing<R: BufRead + Seek>(
     reader: R,
     size: u64,
     tag: (u16, u16),
-) -> Result<(Layout, Captured), LayoutError> {
+) -> Result<(Layout, TopLevelValue), LayoutError> {
     let (layout, captured) = survey_within(reader, size, MAX_INFLATED, Some(tag))?;
-    Ok((layout, captured.unwrap_or(Captured::Absent)))
+    Ok((layout, captured.unwrap_or(TopLevelValue::Absent)))
 }
 
 fn survey_within<R: BufRead + Seek>(
@@ -101,7 +101,7 @@ fn survey_within<R: BufRead + Seek>(
     size: u64,
     max_inflated: u64,
     capture: Option<(u16, u16)>,
-) -> Result<(Layout, Option<Captured>), LayoutError> {
+) -> Result<(Layout, Option<TopLevelValue>), LayoutError> {
     let mut w = Walker::new(Seekable(reader), size, true);
     w.capture = capture;
     let mut preamble = [0u8; 132];
@@ -120,7 +120,7 @@ fn survey_within<R: BufRead + Seek>(
             transfer_syntax,
             pixel_data: None,
         };
-        return Ok((layout, capture.map(|_| Captured::Unusual)));
+        return Ok((layout, capture.map(|_| TopLevelValue::Unusual)));
     }
     w.big = ts == EXPLICIT_VR_BE;
     w.explicit = ts != IMPLICIT_VR_LE;
@@ -224,7 +224,7 @@ struct Walker<S> {
     big: bool,
     /// A top-level attribute whose value to keep, and what was found of it.
     capture: Option<(u16, u16)>,
-    captured: Option<Captured>,
+    captured: Option<TopLevelValue>,
 }
 
 impl<S: Source> Walker<S> {
@@ -447,12 +447,12 @@ impl<S: Source> Walker<S> {
                     let wanted = top_level && self.capture == Some(tag) && self.captured.is_none();
                     if wanted {
                         if vr == VR::SQ || len == UNDEFINED || len > MAX_CAPTURE {
-                            self.captured = Some(Captured::Unusual);
+                            self.captured = Some(TopLevelValue::Unusual);
                         } else {
                             self.check(tag, len)?;
                             let mut value = vec![0u8; len as usize];
                             self.read_exact(&mut value).map_err(|_| self.ends_early())?;
-                            self.captured = Some(Captured::Value(value));
+                            self.captured = Some(TopLevelValue::Value(value));
                             continue;
                         }
                     }
@@ -621,10 +621,10 @@ mod tests {
         data.extend(explicit((0x0010, 0x0020), b"LO", b"ID-42 "));
         let bytes = file("1.2.840.10008.1.2.1", &data);
         let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0010, 0x0020)).unwrap();
-        assert_eq!(captured, Captured::Value(b"ID-42 ".to_vec()));
+        assert_eq!(captured, TopLevelValue::Value(b"ID-42 ".to_vec()));
         let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0010, 0x0021)).unwrap();
-        assert_eq!(captured, Captured::Absent);
+        assert_eq!(captured, TopLevelValue::Absent);
         let (_, captured) = survey_capturing(Cursor::new(&bytes), bytes.len() as u64, (0x0008, 0x1115)).unwrap();
-        assert_eq!(captured, Captured::Unusual);
+        assert_eq!(captured, TopLevelValue::Unusual);
     }
 }

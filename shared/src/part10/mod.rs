@@ -16,7 +16,7 @@
 
 pub mod layout;
 
-pub use layout::{survey, survey_capturing, Captured, Layout, LayoutError};
+pub use layout::{survey, survey_capturing, Layout, LayoutError, TopLevelValue};
 
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, DefaultDicomObject, OpenFileOptions, ReadError};
@@ -113,33 +113,64 @@ pub enum OpenError {
     Parse(#[from] ReadError),
 }
 
+/// A file that passed the walk (see [`layout`]), open and ready for dicom-rs: whatever dicom-rs
+/// parses from it has had every length checked first.
+pub struct Walked {
+    file: File,
+    /// Where the walk found the trailing Pixel Data, and the transfer syntax.
+    pub layout: Layout,
+    /// The top-level attribute [`walk`] was asked to keep ([`TopLevelValue::Absent`] if none).
+    pub value: TopLevelValue,
+}
+
+/// Opens `path` and walks every element header; with `keep`, also keeps the raw value of that
+/// top-level attribute, so a caller needing one short attribute need not parse the file.
+pub fn walk(path: &Path, keep: Option<dicom_core::Tag>) -> Result<Walked, OpenError> {
+    let file = File::open(path).map_err(LayoutError::Io)?;
+    let size = file.metadata().map_err(LayoutError::Io)?.len();
+    let reader = BufReader::with_capacity(8 * 1024, &file);
+    let (layout, value) = match keep {
+        Some(tag) => layout::survey_capturing(reader, size, (tag.group(), tag.element()))?,
+        None => (layout::survey(reader, size)?, TopLevelValue::Absent),
+    };
+    Ok(Walked { file, layout, value })
+}
+
+impl Walked {
+    /// The attributes up to (not including) `stop`.
+    pub fn parse_until(&self, stop: dicom_core::Tag) -> Result<DefaultDicomObject, OpenError> {
+        (&self.file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
+        Ok(OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Always)
+            .read_until(stop)
+            .from_reader(&self.file)?)
+    }
+
+    /// The attributes before a trailing Pixel Data element and that element's place, or (when
+    /// splitting is not safe) the whole object and `None`.
+    pub fn split(self) -> Result<(DefaultDicomObject, Option<PixelTail>), OpenError> {
+        (&self.file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
+        let options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
+        match self.layout.pixel_data {
+            Some((offset, len)) => {
+                let header = options.read_until(tags::PIXEL_DATA).from_reader(&self.file)?;
+                Ok((
+                    header,
+                    Some(PixelTail {
+                        file: self.file,
+                        offset,
+                        len,
+                    }),
+                ))
+            }
+            None => Ok((options.from_reader(&self.file)?, None)),
+        }
+    }
+}
+
 /// Opens `path`: the attributes before a trailing Pixel Data element and that element's place, or
 /// (when splitting is not safe) the whole object and `None`. The file is walked first (see
 /// [`layout`]), so dicom-rs never sees a length it would reserve memory for in vain.
 pub fn open_split(path: &Path) -> Result<(DefaultDicomObject, Option<PixelTail>), OpenError> {
-    let file = File::open(path).map_err(LayoutError::Io)?;
-    let size = file.metadata().map_err(LayoutError::Io)?.len();
-    let layout = layout::survey(BufReader::with_capacity(8 * 1024, &file), size)?;
-    (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
-    let options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
-    match layout.pixel_data {
-        Some((offset, len)) => {
-            let header = options.read_until(tags::PIXEL_DATA).from_reader(&file)?;
-            Ok((header, Some(PixelTail { file, offset, len })))
-        }
-        None => Ok((options.from_reader(&file)?, None)),
-    }
-}
-
-/// Opens `path` and parses its attributes up to (not including) `stop`, after the same walk as
-/// [`open_split`]. For callers that need one early attribute, such as the export scan.
-pub fn open_until(path: &Path, stop: dicom_core::Tag) -> Result<DefaultDicomObject, OpenError> {
-    let file = File::open(path).map_err(LayoutError::Io)?;
-    let size = file.metadata().map_err(LayoutError::Io)?.len();
-    layout::survey(BufReader::with_capacity(8 * 1024, &file), size)?;
-    (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
-    Ok(OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Always)
-        .read_until(stop)
-        .from_reader(&file)?)
+    walk(path, None)?.split()
 }
