@@ -133,7 +133,7 @@ pub fn release(
     let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
         .map_err(|e| ReleaseError::Encrypt(e.to_string()))?;
     let stream = enc.wrap_output(io::BufWriter::new(temp)).map_err(io_at(out))?;
-    let zstd = zstd::stream::write::Encoder::new(stream, 3).map_err(io_at(out))?;
+    let zstd = pseal::bundle::Compressor::new().map_err(io_at(out))?.writer(stream);
     let mut tar = tar::Builder::new(zstd);
 
     progress.event(Event::Phase {
@@ -164,7 +164,7 @@ pub fn release(
     let h = normalized_header("archive/index.csv", index.len() as u64).map_err(io_at(out))?;
     tar.append(&h, index.as_slice()).map_err(io_at(out))?;
     let zstd = tar.into_inner().map_err(io_at(out))?;
-    let stream = zstd.finish().map_err(io_at(out))?;
+    let (stream, _) = pseal::bundle::Compressor::finish(zstd).map_err(io_at(out))?;
     let mut buffered = stream.finish().map_err(io_at(out))?;
     buffered.flush().map_err(io_at(out))?;
     let temp = buffered.into_inner().map_err(|e| ReleaseError::Io {

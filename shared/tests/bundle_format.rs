@@ -1,7 +1,7 @@
 //! The bundle writer and reader agree, and the reader refuses every alteration.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pseal::bundle::{BundleError, BundleReader, BundleWriter, ProfileInfo};
+use pseal::bundle::{BundleError, BundleReader, BundleWriter, Compressor, ProfileInfo};
 use pseal::deid::Captured;
 use pseal::identity::{IdentityHeader, IdentityOpener, IdentitySealer, InstanceRecord, LocalId, IDENTITY_VERSION};
 use pseal::keys::{SiteSecretKey, StewardIdentity};
@@ -102,6 +102,64 @@ fn what_is_written_is_read_back_identical() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
+
+#[test]
+fn a_compressor_kept_from_one_bundle_to_the_next_writes_each_whole() {
+    // Export passes compressors from one patient's bundle to a later one; every bundle must be a
+    // fresh, complete zstd frame that holds only its own entries.
+    let f = fixture();
+    let out = f.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let recipients = vec![f.steward.recipient()];
+    let mut compressor = Compressor::new().unwrap();
+    let mut written = Vec::new();
+    for round in 0..3u8 {
+        let mut writer = BundleWriter::create_with(&out, "SITE-A", &recipients, compressor).unwrap();
+        let identity = tempfile::tempfile().unwrap();
+        let header = IdentityHeader {
+            version: IDENTITY_VERSION,
+            bundle_id: writer.bundle_id().into(),
+            local_id: LocalId::new(&format!("patient-{round}")).unwrap(),
+        };
+        let mut sealer = IdentitySealer::new(identity.try_clone().unwrap(), &recipients, &header).unwrap();
+        // Several MiB per bundle, so the multi-threaded compressor runs more than one job.
+        let data: Vec<Vec<u8>> = (0..4u32)
+            .map(|i| {
+                (0..(1u32 << 20))
+                    .map(|j| (j.wrapping_mul(31 + i) >> 7) as u8 ^ round)
+                    .collect()
+            })
+            .collect();
+        for bytes in &data {
+            let entry = writer.add_instance(bytes).unwrap();
+            sealer
+                .add(&InstanceRecord {
+                    entry,
+                    captured: Captured::default(),
+                })
+                .unwrap();
+        }
+        sealer.finish().unwrap();
+        let (path, back) = writer.finish_keeping_compressor(identity, profile(), &f.site).unwrap();
+        compressor = back;
+        written.push((path, data));
+    }
+    for (round, (path, data)) in written.iter().enumerate() {
+        let staging = f.dir.path().join(format!("staging-{round}"));
+        std::fs::create_dir_all(&staging).unwrap();
+        let verified = BundleReader::new(&f.steward).open(path, &staging).unwrap();
+        assert_eq!(verified.manifest.instance_count(), data.len(), "bundle {round}");
+        for ((_, staged), original) in verified.instances().iter().zip(data) {
+            assert!(
+                std::fs::read(staged).unwrap() == *original,
+                "bundle {round}: an instance changed"
+            );
+        }
+        let file = std::fs::File::open(verified.identity_path()).unwrap();
+        let opener = IdentityOpener::open(file, &f.steward).unwrap();
+        assert_eq!(opener.header().local_id.expose(), format!("patient-{round}"));
+    }
 }
 
 #[test]

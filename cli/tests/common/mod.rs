@@ -108,7 +108,9 @@ impl World {
             .arg(&out)
             .assert()
             .success();
-        bundles_in(&out)
+        let bundles = bundles_in(&out);
+        assert_export_folder_is_clean(&out, &bundles);
+        bundles
     }
 
     pub fn import(&self, bundles: &[PathBuf]) -> Output {
@@ -256,4 +258,34 @@ pub fn bundle_plaintext(store: &Path, bundle: &Path) -> Vec<u8> {
 pub fn say_skipped(why: impl std::fmt::Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
+/// After a successful export, `out` holds the bundles and the report and nothing else (no
+/// temporary bundle or identity record left behind by the threads that finish bundles), and the
+/// report lists exactly the bundles in the folder, each once.
+pub fn assert_export_folder_is_clean(out: &Path, bundles: &[PathBuf]) {
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = bundles
+        .iter()
+        .map(|b| b.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    expected.push("export-report.json".into());
+    expected.sort();
+    assert_eq!(names, expected, "only bundles and the report in {}", out.display());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("export-report.json")).unwrap()).unwrap();
+    let mut listed: Vec<String> = report["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["file"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let mut on_disk: Vec<String> = expected.into_iter().filter(|n| n.ends_with(".pseal")).collect();
+    on_disk.sort();
+    assert_eq!(listed, on_disk, "the report lists every bundle written, once");
 }

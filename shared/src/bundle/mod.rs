@@ -13,7 +13,7 @@ pub mod writer;
 
 pub use manifest::{Entry, EntryKind, Manifest, ProfileInfo, FORMAT_VERSION};
 pub use reader::{BundleError, BundleReader, VerifiedBundle};
-pub use writer::BundleWriter;
+pub use writer::{BundleWriter, Compressor};
 
 /// Entry name of the sealed identity record.
 pub const IDENTITY_ENTRY: &str = "identity.age";

@@ -10,7 +10,7 @@ pub mod instance;
 pub mod report;
 pub mod scan;
 
-use crate::bundle::{BundleWriter, ProfileInfo};
+use crate::bundle::{BundleWriter, Compressor, ProfileInfo};
 use crate::config::{ConfigError, SiteConfig};
 use crate::deid::{ActionCounts, DeidConfig, Profile, UidPlaceholderKey};
 use crate::identity::{IdentityHeader, IdentitySealer, InstanceRecord, LocalId, IDENTITY_VERSION};
@@ -110,23 +110,51 @@ pub fn export(
         name: "export",
         total: Some(total),
     });
-    for (patient_index, (local_id, files)) in scanned.patients.iter().enumerate() {
-        match export_patient(ctx, input, out, local_id, files, &mut report, &mut actions, progress) {
-            Ok(Some(summary)) => {
-                progress.event(Event::BundleWritten {
-                    file: summary.file.clone(),
-                    instances: summary.instances,
-                });
-                report.bundles.push(summary);
+    // A bundle's end — the identity record, manifest and site tag, the last compression job, the
+    // sync and the rename — runs on its own thread while the next patient's bundle is written:
+    // done in line, it would leave one core idle (the last job) and then both (the disk). At most
+    // one bundle is finishing at a time, so at most two compressors are alive, and results are
+    // recorded in patient order.
+    // The two bundles in flight use two compressors, passed back and forth: one made per bundle
+    // would leave the heap to grow with the number of bundles (see `Compressor`).
+    let profile = ctx.profile_info();
+    std::thread::scope(|scope| {
+        let mut finishing: Option<(usize, usize, std::thread::ScopedJoinHandle<_>)> = None;
+        let mut spare: Option<Compressor> = None;
+        for (patient_index, (local_id, files)) in scanned.patients.iter().enumerate() {
+            let compressor = spare.take();
+            let written = export_patient(
+                ctx,
+                input,
+                out,
+                local_id,
+                files,
+                compressor,
+                &mut report,
+                &mut actions,
+                progress,
+            );
+            if let Some((index, count, handle)) = finishing.take() {
+                spare = record_finished(&mut report, progress, index, count, handle.join());
             }
-            Ok(None) => {}
-            Err(reason) => report.failed.push(FailedPatient {
-                patient: patient_index + 1,
-                files: files.len(),
-                reason,
-            }),
+            match written {
+                Ok(Some(pending)) => {
+                    let profile = profile.clone();
+                    let handle = scope.spawn(move || pending.finish(profile, &ctx.site_key));
+                    finishing = Some((patient_index, files.len(), handle));
+                }
+                Ok(None) => {}
+                Err(reason) => report.failed.push(FailedPatient {
+                    patient: patient_index + 1,
+                    files: files.len(),
+                    reason,
+                }),
+            }
         }
-    }
+        if let Some((index, count, handle)) = finishing.take() {
+            record_finished(&mut report, progress, index, count, handle.join());
+        }
+    });
     report.finish(actions);
     report
         .write(&out.join(REPORT_FILE))
@@ -184,8 +212,70 @@ pub(crate) fn for_each_instance(
     }
 }
 
-/// Writes one patient's bundle. `Ok(None)` when every file was left out (no bundle); `Err` with a
-/// reason (holding no patient data) when the bundle could not be written.
+/// A patient's bundle with every instance written; what is left (identity record, manifest,
+/// site tag, the end of compression, sync and rename) is [`PendingBundle::finish`].
+struct PendingBundle {
+    writer: BundleWriter,
+    /// Keeps the sealed identity record's temporary file until the bundle holds it.
+    identity: tempfile::NamedTempFile,
+    sealed_identity: std::fs::File,
+    instances: u64,
+}
+
+impl PendingBundle {
+    /// Finishes and commits the bundle; gives back its compressor when all went well.
+    fn finish(self, profile: ProfileInfo, site_key: &SiteSecretKey) -> Result<(BundleSummary, Compressor), String> {
+        let bundle_id = self.writer.bundle_id().to_string();
+        let (path, compressor) = self
+            .writer
+            .finish_keeping_compressor(self.sealed_identity, profile, site_key)
+            .map_err(|e| e.to_string())?;
+        drop(self.identity);
+        let summary = BundleSummary {
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bundle_id,
+            instances: self.instances,
+        };
+        Ok((summary, compressor))
+    }
+}
+
+/// Records how finishing patient `index`'s bundle ended (a panic in the finishing thread counts
+/// as a failure, never as a written bundle) and returns its compressor for reuse.
+fn record_finished(
+    report: &mut ExportReport,
+    progress: &dyn Progress,
+    index: usize,
+    files: usize,
+    joined: std::thread::Result<Result<(BundleSummary, Compressor), String>>,
+) -> Option<Compressor> {
+    let outcome = joined.unwrap_or_else(|_| Err("the thread finishing the bundle stopped unexpectedly".into()));
+    match outcome {
+        Ok((summary, compressor)) => {
+            progress.event(Event::BundleWritten {
+                file: summary.file.clone(),
+                instances: summary.instances,
+            });
+            report.bundles.push(summary);
+            Some(compressor)
+        }
+        Err(reason) => {
+            report.failed.push(FailedPatient {
+                patient: index + 1,
+                files,
+                reason,
+            });
+            None
+        }
+    }
+}
+
+/// Writes one patient's instances into a bundle and seals the identity record. `Ok(None)` when
+/// every file was left out (no bundle); `Err` with a reason (holding no patient data) when the
+/// bundle could not be written.
 #[allow(clippy::too_many_arguments)]
 fn export_patient(
     ctx: &ExportContext,
@@ -193,11 +283,16 @@ fn export_patient(
     out: &Path,
     local_id: &LocalId,
     files: &[PathBuf],
+    compressor: Option<Compressor>,
     report: &mut ExportReport,
     actions: &mut ActionCounts,
     progress: &dyn Progress,
-) -> Result<Option<BundleSummary>, String> {
-    let mut writer = BundleWriter::create(out, &ctx.config.site, &ctx.config.recipients).map_err(|e| e.to_string())?;
+) -> Result<Option<PendingBundle>, String> {
+    let mut writer = match compressor {
+        Some(c) => BundleWriter::create_with(out, &ctx.config.site, &ctx.config.recipients, c),
+        None => BundleWriter::create(out, &ctx.config.site, &ctx.config.recipients),
+    }
+    .map_err(|e| e.to_string())?;
     let identity_file = tempfile::Builder::new()
         .prefix(".pseal-identity-")
         .tempfile_in(out)
@@ -252,18 +347,11 @@ fn export_patient(
     }
     let sealed = sealer.finish().map_err(|e| e.to_string())?;
     sealed.into_inner().map_err(|e| e.into_error().to_string())?;
-    let file = identity_file.reopen().map_err(|e| e.to_string())?;
-    let bundle_id = writer.bundle_id().to_string();
-    let path = writer
-        .finish(file, ctx.profile_info(), &ctx.site_key)
-        .map_err(|e| e.to_string())?;
-    drop(identity_file);
-    Ok(Some(BundleSummary {
-        file: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        bundle_id,
+    let sealed_identity = identity_file.reopen().map_err(|e| e.to_string())?;
+    Ok(Some(PendingBundle {
+        writer,
+        identity: identity_file,
+        sealed_identity,
         instances,
     }))
 }
