@@ -48,6 +48,17 @@ pub fn is_part10(path: &Path) -> std::io::Result<bool> {
     Ok(&head[128..132] == b"DICM")
 }
 
+/// Threads that read headers during a scan: 16 per core, at least 16 and at most 32.
+///
+/// A header read from a cold disk waits far longer than the walk of it takes, so one thread per
+/// core leaves the cores idle. On the bench cohort (7,680 files) with the page cache dropped,
+/// the scan took 0.94–0.96 s on 2 threads, 0.64–0.72 s on 8 and 0.57–0.59 s on 32; with the files
+/// cached, 0.09–0.12 s whatever the count. The threads mostly sleep, and only for the scan.
+fn scan_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 16).clamp(16, 32)
+}
+
 /// Scans `input` recursively.
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
@@ -91,18 +102,27 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         scanned.files_seen += 1;
         files.push(Ok(entry.into_path()));
     }
-    // Reading headers is most of a scan: do it on every core, then group in path order.
-    let looked: Vec<Looked> = files
-        .par_iter()
-        .map(|item| {
-            let Ok(path) = item else {
-                return Looked::WalkError;
-            };
-            let looked = look(path, local_id_tag);
-            progress.event(Event::Advance { n: 1 });
-            looked
-        })
-        .collect();
+    // Reading headers is most of a scan, and on a cold disk most of that is waiting for reads:
+    // keep more reads in flight than there are cores (see `scan_threads`), then group in path
+    // order.
+    let look_all = || -> Vec<Looked> {
+        files
+            .par_iter()
+            .map(|item| {
+                let Ok(path) = item else {
+                    return Looked::WalkError;
+                };
+                let looked = look(path, local_id_tag);
+                progress.event(Event::Advance { n: 1 });
+                looked
+            })
+            .collect()
+    };
+    let looked = match rayon::ThreadPoolBuilder::new().num_threads(scan_threads()).build() {
+        Ok(pool) => pool.install(look_all),
+        // No threads to spare: the global pool does the same work, only with fewer reads in flight.
+        Err(_) => look_all(),
+    };
     for (item, looked) in files.into_iter().zip(looked) {
         let path = match item {
             Ok(path) => path,
