@@ -113,10 +113,9 @@ pub fn export(
     // A bundle's end — the identity record, manifest and site tag, the last compression job, the
     // sync and the rename — runs on its own thread while the next patient's bundle is written:
     // done in line, it would leave one core idle (the last job) and then both (the disk). At most
-    // one bundle is finishing at a time, so at most two compressors are alive, and results are
-    // recorded in patient order.
-    // The two bundles in flight use two compressors, passed back and forth: one made per bundle
-    // would leave the heap to grow with the number of bundles (see `Compressor`).
+    // one bundle is finishing at a time, and results are recorded in patient order. The two
+    // bundles in flight pass two compressors back and forth: one made per bundle would let the
+    // heap grow with the number of bundles (see `Compressor`).
     let profile = ctx.profile_info();
     std::thread::scope(|scope| {
         let mut finishing: Option<(usize, usize, std::thread::ScopedJoinHandle<_>)> = None;

@@ -35,8 +35,12 @@ pub fn relative(input: &Path, path: &Path) -> String {
 
 /// True when the file carries the Part 10 marker `DICM` after a 128-byte preamble.
 pub fn is_part10(path: &Path) -> std::io::Result<bool> {
+    has_part10_marker(&mut std::fs::File::open(path)?)
+}
+
+/// [`is_part10`] of an open file, read from its current position.
+fn has_part10_marker(file: &mut std::fs::File) -> std::io::Result<bool> {
     let mut head = [0u8; 132];
-    let mut file = std::fs::File::open(path)?;
     let mut got = 0;
     while got < head.len() {
         let n = file.read(&mut head[got..])?;
@@ -173,12 +177,20 @@ enum Looked {
 }
 
 fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
-    match is_part10(path) {
+    // One open for the marker and the walk: on a cold disk every open and first read waits.
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Looked::CannotRead(e),
+    };
+    match has_part10_marker(&mut file) {
         Ok(true) => {}
         Ok(false) => return Looked::NotDicom,
         Err(e) => return Looked::CannotRead(e),
     }
-    match local_id_of(path, tag) {
+    match crate::part10::walk_file(file, Some(tag))
+        .map_err(|e| super::instance::parser_reason(&e))
+        .and_then(|walked| local_id_in(&walked, tag))
+    {
         Ok(Some(id)) => Looked::Dicom(id),
         Ok(None) => Looked::NoLocalId,
         Err(reason) => Looked::Unreadable(reason),
@@ -188,9 +200,14 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
 /// The local patient ID in `path` (the top-level attribute `tag`), after the same walk that
 /// guards every parse; `Err` holds a reason that names no value from the file.
 pub fn local_id_of(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
+    let walked = crate::part10::walk(path, Some(tag)).map_err(|e| super::instance::parser_reason(&e))?;
+    local_id_in(&walked, tag)
+}
+
+/// The local ID in a file walked with `tag` kept.
+fn local_id_in(walked: &crate::part10::Walked, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
     use crate::part10::TopLevelValue;
     let reason = |e: crate::part10::OpenError| super::instance::parser_reason(&e);
-    let walked = crate::part10::walk(path, Some(tag)).map_err(reason)?;
     match &walked.value {
         TopLevelValue::Absent => Ok(None),
         // The walk has the value's bytes; printable ASCII before the padding (what hospital IDs

@@ -126,7 +126,12 @@ pub struct Walked {
 /// Opens `path` and walks every element header; with `keep`, also keeps the raw value of that
 /// top-level attribute, so a caller needing one short attribute need not parse the file.
 pub fn walk(path: &Path, keep: Option<dicom_core::Tag>) -> Result<Walked, OpenError> {
-    let file = File::open(path).map_err(LayoutError::Io)?;
+    walk_file(File::open(path).map_err(LayoutError::Io)?, keep)
+}
+
+/// [`walk`] of a file already open (at any position: the walk starts from the beginning).
+pub fn walk_file(file: File, keep: Option<dicom_core::Tag>) -> Result<Walked, OpenError> {
+    (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
     let size = file.metadata().map_err(LayoutError::Io)?.len();
     let reader = BufReader::with_capacity(8 * 1024, &file);
     let (layout, value) = match keep {
