@@ -7,6 +7,7 @@
 //! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
+pub mod domains;
 pub mod pseudonyms;
 mod schema;
 mod secrets;
