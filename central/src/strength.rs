@@ -30,16 +30,24 @@ impl fmt::Display for WeakPassphrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the passphrase is too weak: it could be guessed in about 10^{:.0} tries (a strong one needs more than 10^10)",
+            "the passphrase is too weak: about 10^{:.0} guesses would find it, and a strong one needs more than 10^10.",
             self.guesses_log10.max(0.0)
         )?;
+        let sentence = |text: &str| {
+            let text = text.trim();
+            if text.ends_with('.') {
+                format!(" {text}")
+            } else {
+                format!(" {text}.")
+            }
+        };
         if let Some(w) = &self.warning {
-            write!(f, "; {}", w.trim_end_matches('.'))?;
+            f.write_str(&sentence(w))?;
         }
         for s in &self.suggestions {
-            write!(f, "; {}", s.trim_end_matches('.'))?;
+            f.write_str(&sentence(s))?;
         }
-        write!(f, ". Choose six or more random words, or 20 or more random characters")
+        f.write_str(" Choose six or more random words, or 20 or more random characters.")
     }
 }
 

@@ -88,8 +88,9 @@ fn the_html_review_report_shows_outcomes_kept_values_sealed_fields_and_quarantin
         at += found;
     }
     // Counts: the planted instances are de-identified, the screenshot is quarantined.
+    // Two patients: the planted one and the screenshot's.
     let counts = format!(
-        "<td class=\"n\">{}</td><td class=\"n\">1</td><td class=\"n\">{}</td><td class=\"n\">1</td><td class=\"n\">0</td>",
+        "<td class=\"n\">{}</td><td class=\"n\">2</td><td class=\"n\">{}</td><td class=\"n\">1</td><td class=\"n\">0</td>",
         planted.instances.len() + 1,
         planted.instances.len()
     );
@@ -611,7 +612,7 @@ fn under_a_terminal_no_progress_count_exceeds_its_total() {
     }
     let world = World::new();
     world.add_site("SITE-A", true);
-    let cohort = one_site_cohort(&world, 3, 2, true);
+    let cohort = one_site_cohort(&world, 4, 2, true);
     let out = world.dir.path().join("outbox");
     let quote = |p: &Path| format!("'{}'", p.display());
     let run = |command: String| -> String {
@@ -641,7 +642,8 @@ fn under_a_terminal_no_progress_count_exceeds_its_total() {
         bundles.iter().map(|b| quote(b)).collect::<Vec<_>>().join(" ")
     ));
     for (what, seen, item) in [("export", &export, "patient "), ("import", &import, "bundle ")] {
-        let lines: Vec<&str> = seen.split(['\r', '\n']).collect();
+        // Progress lines are the bar's (its parts are joined by " · "); result lines name paths.
+        let lines: Vec<&str> = seen.split(['\r', '\n']).filter(|l| l.contains(" · ")).collect();
         let progress: Vec<&&str> = lines.iter().filter(|l| l.contains(item)).collect();
         assert!(!progress.is_empty(), "{what} drew no progress line:\n{seen}");
         for line in &lines {

@@ -147,6 +147,17 @@ fn innermost(e: &io::Error) -> String {
     }
 }
 
+/// Creates the folder `path` (and its parents) for `role`; a file in its place is said to be one.
+pub fn ensure_dir(role: Role, path: &Path) -> Result<(), PathError> {
+    match std::fs::create_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if path.exists() && !path.is_dir() => {
+            Err(PathError::explained(role, path, e, "is a file, not a folder"))
+        }
+        Err(e) => Err(PathError::new(role, path, e)),
+    }
+}
+
 /// Whether a folder exists and holds anything.
 pub fn is_non_empty_dir(path: &Path) -> io::Result<bool> {
     match std::fs::read_dir(path) {

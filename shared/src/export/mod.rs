@@ -111,7 +111,7 @@ pub fn export(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
-    std::fs::create_dir_all(out).map_err(PathError::at(Role::Outbox, out))?;
+    crate::role::ensure_dir(Role::Outbox, out)?;
     let local_id_tag = ctx.config.local_id.tag()?;
     let scanned = scan::scan(input, local_id_tag, progress)?;
     let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);

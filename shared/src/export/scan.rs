@@ -69,12 +69,12 @@ fn scan_threads() -> usize {
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
-        reason: e.to_string(),
+        reason: crate::role::describe(&e),
     })?;
     if !meta.is_dir() {
         return Err(ExportError::Input {
             path: input.to_path_buf(),
-            reason: "not a folder".into(),
+            reason: "is a file, not a folder".into(),
         });
     }
     progress.event(Event::Phase {

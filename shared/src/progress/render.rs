@@ -71,6 +71,9 @@ struct Numbers {
     last_message: Option<Instant>,
 }
 
+/// Seconds into a phase before a rate is shown (earlier ones say little).
+const RATE_AFTER: f64 = 0.2;
+
 /// What a phase's steps are called.
 fn step_unit(phase: &str, n: u64) -> &'static str {
     match (phase, n) {
@@ -116,13 +119,13 @@ impl Numbers {
                 )),
                 None => parts.push(indicatif::BinaryBytes(self.bytes).to_string()),
             }
-            if elapsed > 0.5 {
+            if elapsed > RATE_AFTER {
                 parts.push(format!(
                     "{}/s",
                     indicatif::BinaryBytes((self.bytes as f64 / elapsed) as u64)
                 ));
             }
-        } else if elapsed > 0.5 {
+        } else if elapsed > RATE_AFTER {
             parts.push(format!("{} {unit}/s", rate(self.steps as f64 / elapsed)));
         }
         parts.join(" · ")
@@ -141,6 +144,10 @@ impl Numbers {
 impl BarState {
     fn new() -> BarState {
         let bar = indicatif::ProgressBar::no_length();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix:>7} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(120));
         BarState {
             bar,

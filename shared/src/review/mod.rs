@@ -169,6 +169,9 @@ fn attribute_label(tag: u32) -> String {
 /// [`Replace::Yes`]) empties a folder an earlier review wrote. Then writes the review marker.
 pub fn prepare_folder(out: &Path, input: &Path, replace: Replace) -> Result<(), ExportError> {
     let at = PathError::at(Role::ReviewFolder, out);
+    if out.exists() && !out.is_dir() {
+        crate::role::ensure_dir(Role::ReviewFolder, out)?;
+    }
     let non_empty = crate::role::is_non_empty_dir(out).map_err(&at)?;
     if non_empty {
         let ours = out.join(MARKER).exists() || out.join(REPORT_JSON).exists();
@@ -250,7 +253,7 @@ pub fn review_with(
         Ok(_) => {
             return Err(ExportError::Input {
                 path: input.to_path_buf(),
-                reason: "is not a folder".into(),
+                reason: "is a file, not a folder".into(),
             })
         }
         Err(e) => {

@@ -196,7 +196,7 @@ pub fn option_effect(option: DeidOption) -> &'static str {
         }
         DeidOption::RetainPatientCharacteristics => {
             "Keeps sex, age, size, weight and similar characteristics (kept unchanged). The birth date \
-             itself is removed; it is sealed for the steward, who writes the age at each scan."
+             itself does not leave (it is emptied); it is sealed for the steward, who writes the age at each scan."
         }
         DeidOption::RetainLongFullDates => "Keeps every date and time as it is.",
         DeidOption::RetainLongModifiedDates => {
@@ -222,6 +222,24 @@ pub fn option_effect(option: DeidOption) -> &'static str {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// The hospital guide defines every outcome word exactly as the report does.
+    #[test]
+    fn the_hospital_guide_defines_every_outcome_word_as_the_report_does() {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/hospital-guide.md")).unwrap();
+        for o in Outcome::ALL {
+            let yes_no = if o.original_leaves() { "yes" } else { "no" };
+            let row = format!(
+                "| **{}** | {yes_no} | {} |",
+                o.word(),
+                o.definition().replace('|', "\\|")
+            );
+            assert!(guide.contains(&row), "docs/hospital-guide.md lacks the row\n{row}");
+        }
+        assert!(guide.contains(&format!(
+            "| **{SEALED_WORD}** | only to the steward | {SEALED_DEFINITION} |"
+        )));
+    }
 
     #[test]
     fn every_taken_action_has_an_outcome_or_is_counted_as_sealed() {
