@@ -166,6 +166,7 @@ pub fn release(
             path: out.to_path_buf(),
             source: io::Error::other(e),
         })?;
+        progress.event(Event::Bytes { n: size });
         progress.event(Event::Advance { n: 1 });
     }
     let index = index.into_inner().map_err(|e| ReleaseError::Io {

@@ -262,7 +262,7 @@ fn revoked_keys_are_refused_and_backup_identity_alone_recovers_bundles() {
         .success();
     let out = world.import(&bundles);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was revoked"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("was revoked"));
     assert!(!world.archive().join("index.csv").exists());
 
     // A further backup recipient can be added.
@@ -416,7 +416,7 @@ fn domains_get_unrelated_pseudonyms_and_uids_and_releases_stay_within_one() {
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert!(world.import(&bundles).status.success());
-    let out = world.import_with(&["--domain", "glioma-2027"], &[], &bundles);
+    let out = world.import_with(&["--domain", "glioma-2027", "--new-domain"], &[], &bundles);
     assert!(
         out.status.success(),
         "the same bundle imports into a second domain: {}",

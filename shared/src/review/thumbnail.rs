@@ -163,8 +163,11 @@ impl Geometry {
         }
         if !matches!((g.samples, g.bits_allocated), (1, 8) | (1, 16) | (3, 8)) {
             return Err(format!(
-                "no thumbnail: {} sample(s) of {} bits per pixel are not decoded for thumbnails",
-                g.samples, g.bits_allocated
+                "no thumbnail: {} {} of {} bits per pixel {} not decoded for thumbnails",
+                g.samples,
+                if g.samples == 1 { "sample" } else { "samples" },
+                g.bits_allocated,
+                if g.samples == 1 { "is" } else { "are" }
             ));
         }
         Ok(g)
