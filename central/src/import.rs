@@ -91,7 +91,7 @@ pub enum ImportError {
         source: StoreError,
     },
     /// Writing the archive failed (e.g. a full disk).
-    #[error("{path}: writing the archive {}: {source}", archive.display())]
+    #[error("{path}: writing the archive folder {}: {}", archive.display(), pseal::role::describe(source))]
     Archive {
         /// The bundle.
         path: PathBuf,

@@ -645,10 +645,10 @@ fn a_revoked_site_key_is_refused_and_changes_nothing() {
     let archive_before = snapshot(&s.world.archive());
     let out = s.world.import(std::slice::from_ref(&s.bundle));
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains(&s.bundle.display().to_string()) && err.contains("was revoked"),
-        "{err}"
+        said.contains(&s.bundle.display().to_string()) && said.contains("was revoked"),
+        "{said}"
     );
     assert_eq!(snapshot(&s.world.store()), store_before);
     assert_eq!(snapshot(&s.world.archive()), archive_before);

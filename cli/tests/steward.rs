@@ -321,7 +321,13 @@ fn releases_open_with_stock_age_and_are_audited() {
             .lines()
             .fold(BTreeMap::new(), |mut m, l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                *m.entry(v["action"].as_str().unwrap().to_string()).or_default() += 1;
+                // One line per entry, then the summary every --json command ends with.
+                if v["event"] == "audit_entry" {
+                    *m.entry(v["action"].as_str().unwrap().to_string()).or_default() += 1;
+                } else {
+                    assert_eq!(v["event"], "summary", "{l}");
+                    assert_eq!(v["verified"], true, "{l}");
+                }
                 m
             });
     assert_eq!(actions.get("release"), Some(&1));

@@ -25,7 +25,7 @@ const MAX_AUTH_BYTES: u64 = 4096;
 #[non_exhaustive]
 pub enum BundleError {
     /// The file could not be read, or staging failed (e.g. a full disk).
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", crate::role::describe(source))]
     Io {
         /// The bundle, or the staging location.
         path: PathBuf,

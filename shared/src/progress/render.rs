@@ -26,7 +26,11 @@ pub enum Renderer {
 pub fn error_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
     let mut text = String::new();
     for cause in chain {
-        let part = cause.to_string();
+        let mut part = cause.to_string();
+        // tempfile's errors end in `at path "…/.tmpXXXX"`: a file the user never named.
+        if let Some(i) = part.find(" at path \"") {
+            part.truncate(i);
+        }
         if text.contains(&part) {
             continue;
         }
@@ -374,6 +378,18 @@ impl Progress for Renderer {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn an_error_line_never_names_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = tempfile::Builder::new()
+            .prefix(".pseal-report-")
+            .tempfile_in(dir.path().join("missing"))
+            .unwrap_err();
+        assert!(e.to_string().contains(".pseal-report-"), "tempfile names its file: {e}");
+        let text = error_text(std::iter::once(&e as &(dyn std::error::Error + 'static)));
+        assert!(!text.contains(".pseal-report-"), "{text}");
+    }
 
     #[test]
     fn counts_never_exceed_their_totals_and_rates_have_units() {

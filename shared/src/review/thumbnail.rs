@@ -46,6 +46,9 @@ pub fn of_file(path: &Path) -> Result<Thumbnail, String> {
         .trim_end_matches(['\0', ' '])
         .to_string();
     let dataset: &InMemDicomObject = &object;
+    if tail.is_none() && dataset.get(Tag(0x7FE0, 0x0010)).is_none() {
+        return Err("no thumbnail: the file holds no image (no Pixel Data)".into());
+    }
     let image = Geometry::of(dataset)?;
     let frame = image.frame_bytes()?;
     let bytes = match tail {
@@ -69,6 +72,15 @@ pub fn of_file(path: &Path) -> Result<Thumbnail, String> {
                 .ok_or_else(|| "no thumbnail: the file has no pixel data".to_string())?;
             match element.value() {
                 Value::PixelSequence(_) => return Err(compressed(&transfer_syntax)),
+                // 8-bit samples in an OW element of a big-endian file come as 16-bit words whose
+                // bytes are in file order only when written big-endian again.
+                Value::Primitive(dicom_core::PrimitiveValue::U16(words))
+                    if image.bits_allocated == 8 && transfer_syntax == "1.2.840.10008.1.2.2" =>
+                {
+                    let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+                    b.truncate(frame as usize);
+                    b
+                }
                 Value::Primitive(p) => {
                     let mut b = p.to_bytes().into_owned();
                     b.truncate(frame as usize);
