@@ -404,7 +404,10 @@ mod tests {
             ..Numbers::default()
         };
         let m = n.message();
-        assert!(m.starts_with("patient 3/3 · 192/192 files · 4 MiB/4 MiB · "), "{m}");
+        assert!(
+            m.starts_with("patient 3/3 · 192/192 files · 4.00 MiB/4.00 MiB · "),
+            "{m}"
+        );
         assert!(m.ends_with("MiB/s"), "{m}");
         assert_eq!(n.bar_position(), Some((4 << 20, 4 << 20)));
         let scan = Numbers {
