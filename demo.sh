@@ -7,7 +7,10 @@ OUT="${1:-demo-out}"
 
 echo "== building (release) =="
 cargo build --release --quiet -p pseal-cli -p pseal-central -p pseal-fixtures
-BIN="$(pwd)/target/release"
+# Cargo builds into CARGO_TARGET_DIR when it is set (relative to this folder), else into target/.
+TARGET="${CARGO_TARGET_DIR:-target}"
+case "$TARGET" in /*) ;; *) TARGET="$(pwd)/$TARGET" ;; esac
+BIN="$TARGET/release"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 export PSEAL_PASSPHRASE="demo passphrase: use a long one in real life"

@@ -5,7 +5,16 @@ use std::path::PathBuf;
 
 /// pseal-central — the data steward's offline tool: store, import, re-identification, audit.
 #[derive(Debug, Parser)]
-#[command(name = "pseal-central", version, about, long_about = None)]
+#[command(
+    name = "pseal-central",
+    version,
+    about,
+    long_about = None,
+    after_help = "Results and summaries go to standard output; progress, notes, warnings and errors to standard error.\n\
+Exit status: 0 done; 1 ran, but something was refused, not found or failed verification; 2 could not run.\n\
+Environment: PSEAL_PASSPHRASE (the steward passphrase, else asked on the terminal); PSEAL_NEW_PASSPHRASE (passphrase).\n\
+Guide: docs/steward-guide.md"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -16,6 +25,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a store with a new steward identity; prints the steward recipient (age1…) last.
+    ///
+    /// The passphrase must be strong (judged by zxcvbn: more than 10^10 guesses); a weak one is
+    /// refused with the reason. --allow-weak-passphrase is for test set-ups only.
+    #[command(
+        after_help = "Example:\n  pseal-central init --store store --backup-recipient age1h9qz…98l6ug\n\nEnvironment: PSEAL_PASSPHRASE (the new steward passphrase; asked twice on the terminal when unset)."
+    )]
     Init {
         /// The store folder (must not hold a store yet).
         #[arg(long)]
@@ -23,12 +38,25 @@ pub enum Command {
         /// A backup recipient (age1…) every bundle is also sealed to; repeat the flag.
         #[arg(long = "backup-recipient", value_name = "AGE1…")]
         backup_recipients: Vec<String>,
+        /// Accept a passphrase the strength rule refuses. For test set-ups only: the identity
+        /// protects every patient of the network.
+        #[arg(long)]
+        allow_weak_passphrase: bool,
+        /// Print one JSON object (`event` `summary`) instead of the text lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Print every recipient sites must seal to, one per line (steward first).
+    #[command(
+        after_help = "Example:\n  pseal-central recipient --store store\n\nEnvironment: none (needs no passphrase)."
+    )]
     Recipient {
         /// The store folder.
         #[arg(long)]
         store: PathBuf,
+        /// Print one JSON object (`event` `summary`, `recipients`).
+        #[arg(long)]
+        json: bool,
     },
     /// Manage recipients.
     Recipients {
@@ -37,6 +65,9 @@ pub enum Command {
         action: RecipientsAction,
     },
     /// Enrol a workstation's site key for a site.
+    #[command(
+        after_help = "Example:\n  pseal-central enroll --store store --site UKB-NEURO --key psealsite1ml46…h84pc\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Enroll {
         /// The store folder.
         #[arg(long)]
@@ -47,8 +78,14 @@ pub enum Command {
         /// The site key printed by `pseal init` (psealsite1…).
         #[arg(long)]
         key: String,
+        /// Print one JSON object (`event` `summary`).
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a workstation's site key: later bundles made with it are refused.
+    #[command(
+        after_help = "Example:\n  pseal-central revoke --store store --site KSB-RAD --key psealsite1pqhc…cwt3d\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Revoke {
         /// The store folder.
         #[arg(long)]
@@ -59,8 +96,17 @@ pub enum Command {
         /// The site key (psealsite1…).
         #[arg(long)]
         key: String,
+        /// Print one JSON object (`event` `summary`).
+        #[arg(long)]
+        json: bool,
     },
     /// Import bundles into the research archive.
+    ///
+    /// A domain the store has never seen must be confirmed with --new-domain (a mistyped name
+    /// would otherwise start a new pseudonym namespace).
+    #[command(
+        after_help = "Example:\n  pseal-central import --store store --archive archive usb/*.pseal\n  pseal-central import --store store --archive archive --domain glio-7 --new-domain usb/*.pseal\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Import {
         /// The store folder.
         #[arg(long)]
@@ -68,9 +114,12 @@ pub enum Command {
         /// The archive folder.
         #[arg(long)]
         archive: PathBuf,
-        /// The pseudonym domain (research project).
+        /// The pseudonym domain (research project): lower-case letters, digits and hyphens.
         #[arg(long, default_value = "default")]
         domain: String,
+        /// Confirm that --domain names a new domain (required the first time a domain is used).
+        #[arg(long)]
+        new_domain: bool,
         /// Write the archive files of bundles imported before again (rebuilds a lost or damaged
         /// archive from the bundles as received; an empty folder is accepted as the archive).
         #[arg(long)]
@@ -83,11 +132,18 @@ pub enum Command {
         bundles: Vec<PathBuf>,
     },
     /// Say whether a pseudonym is well-formed (alphabet and check symbol).
+    #[command(after_help = "Example:\n  pseal-central check 4DW3-34RH-EFV4R\n\nEnvironment: none (needs no store).")]
     Check {
+        /// Print one JSON object (`event` `summary`).
+        #[arg(long)]
+        json: bool,
         /// The pseudonym.
         pseudonym: String,
     },
     /// Print the site and local ID behind a pseudonym (audited; a reason is required).
+    #[command(
+        after_help = "Example:\n  pseal-central reidentify --store store --reason 'REQ-2026-017 approved by the board' 4DW3-34RH-EFV4R\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Reidentify {
         /// The store folder.
         #[arg(long)]
@@ -102,6 +158,11 @@ pub enum Command {
         pseudonym: String,
     },
     /// Package part of the archive for a researcher: tar + zstd, age-encrypted to their recipient.
+    ///
+    /// Choose --all or --pseudonyms FILE.
+    #[command(
+        after_help = "Example:\n  pseal-central release --store store --archive archive --to age1clmw…5mnymg --pseudonyms glio-7.txt --out releases/GLIO-7.tar.zst.age\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Release {
         /// The store folder.
         #[arg(long)]
@@ -115,8 +176,8 @@ pub enum Command {
         /// The pseudonym domain (research project) to release from.
         #[arg(long, default_value = "default")]
         domain: String,
-        /// Release the whole archive.
-        #[arg(long, conflicts_with = "pseudonyms", required_unless_present = "pseudonyms")]
+        /// Release the whole archive (of the domain).
+        #[arg(long, conflicts_with = "pseudonyms")]
         all: bool,
         /// Release only the pseudonyms listed in FILE (one per line).
         #[arg(long, value_name = "FILE")]
@@ -129,6 +190,9 @@ pub enum Command {
         json: bool,
     },
     /// List the enrolled site keys (with revocations).
+    #[command(
+        after_help = "Example:\n  pseal-central sites --store store\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Sites {
         /// The store folder.
         #[arg(long)]
@@ -138,6 +202,9 @@ pub enum Command {
         json: bool,
     },
     /// Find the pseudonym of a hospital's local ID without minting one (audited; a reason is required).
+    #[command(
+        after_help = "Example:\n  pseal-central lookup --store store --site UKB-NEURO --local-id 2817418842 --reason 'consent withdrawn, case 2026-09'\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Lookup {
         /// The store folder.
         #[arg(long)]
@@ -154,14 +221,31 @@ pub enum Command {
         /// Why (recorded in the audit log), e.g. a consent withdrawal case number.
         #[arg(long)]
         reason: String,
+        /// Print one JSON object (`event` `summary`, `found`, `pseudonym`).
+        #[arg(long)]
+        json: bool,
     },
     /// Change the passphrase of the steward identity (the new one from PSEAL_NEW_PASSPHRASE, or asked twice).
+    ///
+    /// The new passphrase must be strong (judged by zxcvbn: more than 10^10 guesses).
+    #[command(
+        after_help = "Example:\n  pseal-central passphrase --store store\n\nEnvironment: PSEAL_PASSPHRASE (the current passphrase) and PSEAL_NEW_PASSPHRASE (the new one); each asked on the terminal when unset."
+    )]
     Passphrase {
         /// The store folder.
         #[arg(long)]
         store: PathBuf,
+        /// Accept a new passphrase the strength rule refuses. For test set-ups only.
+        #[arg(long)]
+        allow_weak_passphrase: bool,
+        /// Print one JSON object (`event` `summary`).
+        #[arg(long)]
+        json: bool,
     },
     /// List the audit log; with --verify, check its chain.
+    #[command(
+        after_help = "Example:\n  pseal-central audit --store store --verify\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Audit {
         /// The store folder.
         #[arg(long)]
@@ -173,17 +257,49 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the pseudonym domains (research projects) with their patients and instances.
+    #[command(
+        after_help = "Example:\n  pseal-central domains --store store\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    Domains {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Print JSON lines (one per domain, then a summary).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script for pseal-central to standard output.
+    #[command(
+        after_help = "Example:\n  pseal-central completions bash > /etc/bash_completion.d/pseal-central\n\nEnvironment: none."
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of pseal-central and its commands into DIR.
+    #[command(after_help = "Example:\n  pseal-central manpages /usr/local/share/man/man1\n\nEnvironment: none.")]
+    Manpages {
+        /// The folder to write into (created if needed).
+        dir: PathBuf,
+    },
 }
 
 /// Recipient management.
 #[derive(Debug, Subcommand)]
 pub enum RecipientsAction {
     /// Add a backup recipient (sites must add it to their configuration).
+    #[command(
+        after_help = "Example:\n  pseal-central recipients add --store store age1qymj…38da\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
     Add {
         /// The store folder.
         #[arg(long)]
         store: PathBuf,
         /// The backup recipient (age1…).
         recipient: String,
+        /// Print one JSON object (`event` `summary`).
+        #[arg(long)]
+        json: bool,
     },
 }

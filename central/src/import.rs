@@ -91,7 +91,7 @@ pub enum ImportError {
         source: StoreError,
     },
     /// Writing the archive failed (e.g. a full disk).
-    #[error("{path}: writing the archive {}: {source}", archive.display())]
+    #[error("{path}: writing the archive folder {}: {}", archive.display(), pseal::role::describe(source))]
     Archive {
         /// The bundle.
         path: PathBuf,
@@ -129,7 +129,8 @@ pub fn import_bundle_with(
         path: p.clone(),
         source,
     };
-    let verified = BundleReader::new(store.identity()).open(path, &archive.staging_dir())?;
+    let verified = BundleReader::new(store.identity())
+        .open_counting(path, &archive.staging_dir(), &|n| progress.event(Event::Bytes { n }))?;
     crate::fault::point("verified");
     let manifest = &verified.manifest;
     let digest = hex::encode(verified.manifest_digest);

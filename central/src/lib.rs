@@ -12,6 +12,7 @@ pub mod import;
 pub mod rekey;
 pub mod release;
 pub mod store;
+pub mod strength;
 
 pub use archive::Archive;
 pub use import::{import_bundle, ImportError, ImportOutcome};

@@ -10,6 +10,7 @@ use pseal::keys::Passphrase;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
+use pseal::role::{PathError, Role};
 use pseal_central::import::import_bundle_with;
 use pseal_central::release::{read_pseudonyms, release, Selection};
 use pseal_central::{Archive, ImportOutcome, Store};
@@ -41,24 +42,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn passphrase(confirm: bool) -> Result<Passphrase> {
-    let text = match std::env::var(PASSPHRASE_ENV) {
-        Ok(t) => t,
+/// Reads a passphrase from `variable` or, on a terminal, asks for it (twice when `confirm`).
+fn read_passphrase(variable: &str, prompt: &str, confirm: bool) -> Result<String> {
+    match std::env::var(variable) {
+        Ok(t) => Ok(t),
         Err(_) => {
             use std::io::IsTerminal;
             if !std::io::stdin().is_terminal() {
-                bail!("no passphrase: set {PASSPHRASE_ENV} or run on a terminal");
+                bail!("no passphrase: set {variable} or run on a terminal");
             }
-            let first = rpassword::prompt_password("Steward passphrase: ").context("reading the passphrase")?;
+            let first = rpassword::prompt_password(format!("{prompt}: ")).context("reading the passphrase")?;
             if confirm {
                 let second = rpassword::prompt_password("Repeat the passphrase: ").context("reading the passphrase")?;
                 if first != second {
                     bail!("the two passphrases differ");
                 }
             }
-            first
+            Ok(first)
         }
-    };
+    }
+}
+
+fn passphrase(confirm: bool) -> Result<Passphrase> {
+    let text = read_passphrase(PASSPHRASE_ENV, "Steward passphrase", confirm)?;
+    Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
+}
+
+/// A new steward passphrase, checked by the strength rule unless `allow_weak` (test set-ups).
+fn new_passphrase(variable: &str, prompt: &str, allow_weak: bool) -> Result<Passphrase> {
+    let text = read_passphrase(variable, prompt, true)?;
+    if text.is_empty() {
+        bail!("the passphrase is empty; an empty passphrase protects nothing");
+    }
+    if !allow_weak {
+        pseal_central::strength::check(&text)?;
+    }
     Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
 }
 
@@ -66,77 +84,155 @@ fn open(store: &Path) -> Result<Store> {
     Ok(Store::open(store, &passphrase(false)?)?)
 }
 
+/// Prints a command's single result: the JSON summary object, or the text line.
+fn print_result(json: bool, value: serde_json::Value, text: &str) {
+    if json {
+        let mut value = value;
+        value["event"] = "summary".into();
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// `n` and the singular or plural noun.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Writes one man page per command, from the clap definitions.
+fn manpages(dir: &Path) -> Result<u8> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("man page folder {}", dir.display()))?;
+    let cli = Cli::command();
+    let mut written = Vec::new();
+    let mut write = |cmd: clap::Command, name: String| -> Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("man page {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    for sub in cli.get_subcommands() {
+        let name = format!("pseal-central-{}", sub.get_name());
+        let bin = format!("pseal-central {}", sub.get_name());
+        write(sub.clone().display_name(name.clone()).bin_name(bin), name)?;
+    }
+    write(cli, "pseal-central".into())?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    Ok(EXIT_OK)
+}
+
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Init {
             store,
             backup_recipients,
+            allow_weak_passphrase,
+            json,
         } => {
             let backups = backup_recipients
                 .iter()
                 .map(|r| r.parse().with_context(|| format!("--backup-recipient {r}")))
                 .collect::<Result<Vec<_>>>()?;
-            let s = Store::create(&store, &passphrase(true)?, &backups)?;
-            eprintln!(
-                "created the store in {}; the steward identity is {}",
-                store.display(),
-                store.join(pseal_central::store::IDENTITY_FILE).display()
-            );
-            eprintln!("give this recipient to every site (pseal init --recipient …):");
-            println!("{}", s.identity().recipient());
+            let pass = new_passphrase(PASSPHRASE_ENV, "Steward passphrase", allow_weak_passphrase)?;
+            let s = Store::create(&store, &pass, &backups)?;
+            let recipient = s.identity().recipient().to_string();
+            let identity = store.join(pseal_central::store::IDENTITY_FILE);
+            if json {
+                print_result(
+                    true,
+                    serde_json::json!({ "store": store, "identity": identity, "recipient": recipient }),
+                    "",
+                );
+            } else {
+                eprintln!(
+                    "created the store in {}; the steward identity is {}",
+                    store.display(),
+                    identity.display()
+                );
+                eprintln!("give this recipient to every site (pseal init --recipient …):");
+                println!("{recipient}");
+            }
             Ok(EXIT_OK)
         }
-        Command::Recipient { store } => {
-            for r in Store::recipients_of(&store)? {
-                println!("{r}");
+        Command::Recipient { store, json } => {
+            let all = Store::recipients_of(&store)?;
+            if json {
+                print_result(true, serde_json::json!({ "recipients": all }), "");
+            } else {
+                for r in all {
+                    println!("{r}");
+                }
             }
             Ok(EXIT_OK)
         }
         Command::Recipients {
-            action: RecipientsAction::Add { store, recipient },
+            action: RecipientsAction::Add { store, recipient, json },
         } => {
             let r = recipient.parse().context("recipient")?;
             let added = open(&store)?.add_backup_recipient(&r)?;
-            println!(
-                "{}",
+            print_result(
+                json,
+                serde_json::json!({ "recipient": recipient, "added": added }),
                 if added {
                     "added; sites must add it to their configuration's recipients"
                 } else {
                     "already a recipient"
-                }
+                },
             );
             Ok(EXIT_OK)
         }
-        Command::Enroll { store, site, key } => {
+        Command::Enroll { store, site, key, json } => {
             let key = key.parse().context("--key")?;
             let added = open(&store)?.enroll(&site, &key)?;
-            println!(
-                "{} {key} for site {site}",
-                if added { "enrolled" } else { "already enrolled:" }
+            print_result(
+                json,
+                serde_json::json!({ "site": site, "key": key.to_string(), "enrolled": added }),
+                &format!(
+                    "{} {key} for site {site}",
+                    if added { "enrolled" } else { "already enrolled:" }
+                ),
             );
             Ok(EXIT_OK)
         }
-        Command::Revoke { store, site, key } => {
+        Command::Revoke { store, site, key, json } => {
             let key = key.parse().context("--key")?;
             open(&store)?.revoke(&site, &key)?;
-            println!("revoked {key} for site {site}");
+            print_result(
+                json,
+                serde_json::json!({ "site": site, "key": key.to_string(), "revoked": true }),
+                &format!("revoked {key} for site {site}"),
+            );
             Ok(EXIT_OK)
         }
         Command::Import {
             store,
             archive,
             domain,
+            new_domain,
             repair,
             json,
             bundles,
-        } => import(&store, &archive, &domain, repair, json, &bundles),
-        Command::Check { pseudonym } => match pseudonym.parse::<Pseudonym>() {
+        } => import(&store, &archive, &domain, new_domain, repair, json, &bundles),
+        Command::Check { json, pseudonym } => match pseudonym.parse::<Pseudonym>() {
             Ok(p) => {
-                println!("{p} is well-formed");
+                print_result(
+                    json,
+                    serde_json::json!({ "pseudonym": p.to_string(), "valid": true }),
+                    &format!("{p} is well-formed"),
+                );
                 Ok(EXIT_OK)
             }
             Err(e) => {
-                println!("{} is not a valid pseudonym: {e}", pseudonym.escape_default());
+                print_result(
+                    json,
+                    serde_json::json!({ "pseudonym": pseudonym, "valid": false, "reason": e.to_string() }),
+                    &format!("{} is not a valid pseudonym: {e}", pseudonym.escape_default()),
+                );
                 Ok(EXIT_REFUSED)
             }
         },
@@ -158,18 +254,15 @@ fn run(cli: Cli) -> Result<u8> {
                 "reidentify",
                 &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }),
             )?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() })
-                );
-            } else {
-                println!(
+            print_result(
+                json,
+                serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() }),
+                &format!(
                     "pseudonym {p} (domain {domain}) is local ID {} at site {}",
                     id.local_id.expose(),
                     id.site
-                );
-            }
+                ),
+            );
             Ok(EXIT_OK)
         }
         Command::Release {
@@ -186,20 +279,26 @@ fn run(cli: Cli) -> Result<u8> {
             let selection = match (all, pseudonyms) {
                 (true, _) => Selection::All,
                 (false, Some(file)) => Selection::Pseudonyms(read_pseudonyms(&file).map_err(anyhow::Error::msg)?),
-                (false, None) => bail!("say what to release: --all or --pseudonyms FILE"),
+                (false, None) => bail!("say what to release: choose --all or --pseudonyms FILE"),
             };
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
-            let archive = Archive::open_for(&s, &archive, false)?;
+            s.check_domain(&domain, false, false)?;
+            let archive = Archive::open_for(&s, &archive, false).map_err(|e| archive_error(&archive, e))?;
             let summary = release(&mut s, &domain, &archive, &to, &selection, &out, &renderer)?;
             renderer.finish();
             if json {
-                renderer.json_line(&serde_json::json!({ "event": "summary", "release": summary }));
+                // The same flat shape as every summary; `release` repeats it for programs written
+                // against the first version.
+                renderer.json_line(&serde_json::json!({
+                    "event": "summary", "patients": summary.patients, "instances": summary.instances,
+                    "out": summary.out, "sha256": summary.sha256, "release": summary,
+                }));
             } else {
                 println!(
-                    "released {} patient(s), {} instance(s) to {}; sha256 {}",
-                    summary.patients,
-                    summary.instances,
+                    "released {} and {} to {}; sha256 {}",
+                    plural(summary.patients, "patient", "patients"),
+                    plural(summary.instances, "instance", "instances"),
                     summary.out.display(),
                     summary.sha256
                 );
@@ -208,9 +307,12 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Sites { store, json } => {
             let s = open(&store)?;
-            for row in s.sites()? {
+            let rows = s.sites()?;
+            for row in &rows {
                 if json {
-                    println!("{}", serde_json::to_string(&row)?);
+                    let mut v = serde_json::to_value(row)?;
+                    v["event"] = "site".into();
+                    println!("{v}");
                 } else {
                     let state = if row.revoked_at.is_some() {
                         "revoked"
@@ -220,6 +322,31 @@ fn run(cli: Cli) -> Result<u8> {
                     println!("{:<16} {state:<9} {}", row.site, row.key);
                 }
             }
+            if json {
+                print_result(true, serde_json::json!({ "keys": rows.len() }), "");
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Domains { store, json } => {
+            let s = open(&store)?;
+            let domains = s.domains()?;
+            for d in &domains {
+                if json {
+                    let mut v = serde_json::to_value(d)?;
+                    v["event"] = "domain".into();
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{:<24} {:>8} {:>10}",
+                        d.domain,
+                        plural(d.patients, "patient", "patients"),
+                        plural(d.instances, "instance", "instances")
+                    );
+                }
+            }
+            if json {
+                print_result(true, serde_json::json!({ "domains": domains.len() }), "");
+            }
             Ok(EXIT_OK)
         }
         Command::Lookup {
@@ -228,55 +355,63 @@ fn run(cli: Cli) -> Result<u8> {
             local_id,
             domain,
             reason,
+            json,
         } => {
             if reason.trim().is_empty() {
                 bail!("--reason must say why (it is recorded in the audit log)");
             }
             let id = pseal::identity::LocalId::new(&local_id).context("--local-id is empty")?;
             let mut s = open(&store)?;
+            s.check_domain(&domain, false, false)?;
             let found = s.lookup(&domain, &site, &id)?;
             s.audit(
                 "lookup",
                 &serde_json::json!({ "site": site, "domain": domain, "found": found.as_ref().map(ToString::to_string), "reason": reason }),
             )?;
+            let value = serde_json::json!({
+                "site": site, "domain": domain, "found": found.is_some(),
+                "pseudonym": found.as_ref().map(ToString::to_string),
+            });
             match found {
                 Some(p) => {
-                    println!("{p}");
+                    print_result(json, value, &p.to_string());
                     Ok(EXIT_OK)
                 }
                 None => {
-                    eprintln!("no patient with that local ID at site {site} in domain {domain}");
+                    if json {
+                        print_result(true, value, "");
+                    } else {
+                        eprintln!("no patient with that local ID at site {site} in domain {domain}");
+                    }
                     Ok(EXIT_REFUSED)
                 }
             }
         }
-        Command::Passphrase { store } => {
+        Command::Passphrase {
+            store,
+            allow_weak_passphrase,
+            json,
+        } => {
             let mut s = open(&store)?;
-            let new = match std::env::var("PSEAL_NEW_PASSPHRASE") {
-                Ok(t) => Passphrase::new(t).context("the new passphrase is empty")?,
-                Err(_) => {
-                    use std::io::IsTerminal;
-                    if !std::io::stdin().is_terminal() {
-                        bail!("no new passphrase: set PSEAL_NEW_PASSPHRASE or run on a terminal");
-                    }
-                    let first = rpassword::prompt_password("New steward passphrase: ")?;
-                    let second = rpassword::prompt_password("Repeat the new passphrase: ")?;
-                    if first != second {
-                        bail!("the two passphrases differ");
-                    }
-                    Passphrase::new(first).context("the new passphrase is empty")?
-                }
-            };
+            let new = new_passphrase("PSEAL_NEW_PASSPHRASE", "New steward passphrase", allow_weak_passphrase)?;
             s.change_passphrase(&new)?;
-            println!("the steward identity now opens with the new passphrase");
+            print_result(
+                json,
+                serde_json::json!({ "store": store, "changed": true }),
+                "the steward identity now opens with the new passphrase",
+            );
             Ok(EXIT_OK)
         }
         Command::Audit { store, verify, json } => {
             let s = open(&store)?;
             let mut out = std::io::stdout().lock();
-            for e in s.audit_entries()? {
+            let entries = s.audit_entries()?;
+            let last = entries.last().map(|e| (e.seq, e.hash.clone()));
+            for e in &entries {
                 let line = if json {
-                    serde_json::to_string(&e)?
+                    let mut v = serde_json::to_value(e)?;
+                    v["event"] = "audit_entry".into();
+                    v.to_string()
                 } else {
                     let at = chrono::DateTime::from_timestamp(e.at, 0)
                         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -286,27 +421,60 @@ fn run(cli: Cli) -> Result<u8> {
                 // A reader that stops early (`| head`) is not an error.
                 if let Err(err) = writeln!(out, "{line}") {
                     if err.kind() == std::io::ErrorKind::BrokenPipe {
-                        break;
+                        return Ok(EXIT_OK);
                     }
                     return Err(err.into());
                 }
             }
             drop(out);
-            if verify {
-                match s.verify_audit()? {
-                    None => {
-                        eprintln!("audit chain verified");
-                        Ok(EXIT_OK)
+            let broken = if verify { s.verify_audit()? } else { None };
+            if json {
+                print_result(
+                    true,
+                    serde_json::json!({
+                        "entries": entries.len(),
+                        "last_seq": last.as_ref().map(|l| l.0),
+                        "last_hash": last.as_ref().map(|l| l.1.clone()),
+                        "verified": if verify { Some(broken.is_none()) } else { None },
+                        "broken_at": broken.as_ref().map(|b| b.seq),
+                        "reason": broken.as_ref().map(|b| b.reason.clone()),
+                    }),
+                    "",
+                );
+            }
+            if !verify {
+                return Ok(EXIT_OK);
+            }
+            match broken {
+                None => {
+                    if !json {
+                        println!("audit chain verified");
                     }
-                    Some(b) => {
-                        eprintln!("audit chain BROKEN at entry {}: {}", b.seq, b.reason);
-                        Ok(EXIT_REFUSED)
-                    }
+                    Ok(EXIT_OK)
                 }
-            } else {
-                Ok(EXIT_OK)
+                Some(b) => {
+                    if !json {
+                        println!("audit chain BROKEN at entry {}: {}", b.seq, b.reason);
+                    }
+                    Ok(EXIT_REFUSED)
+                }
             }
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "pseal-central", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Manpages { dir } => manpages(&dir),
+    }
+}
+
+/// An archive folder error, worded with the folder's role (the store names it only as a path).
+fn archive_error(dir: &Path, e: pseal_central::StoreError) -> anyhow::Error {
+    match e {
+        pseal_central::StoreError::Io { source, .. } => PathError::new(Role::ArchiveFolder, dir, source).into(),
+        pseal_central::StoreError::Refused(reason) => anyhow::anyhow!("archive folder: {reason}"),
+        other => other.into(),
     }
 }
 
@@ -314,6 +482,7 @@ fn import(
     store_dir: &Path,
     archive_dir: &Path,
     domain: &str,
+    new_domain: bool,
     repair: bool,
     json: bool,
     bundles: &[PathBuf],
@@ -323,12 +492,27 @@ fn import(
         renderer.say("another pseal-central holds the store; waiting for it to finish…")
     })?;
     let mut store = open(store_dir)?;
-    let archive = Archive::open_for(&store, archive_dir, repair)?;
+    store.check_domain(domain, true, new_domain)?;
+    let archive = Archive::open_for(&store, archive_dir, repair).map_err(|e| archive_error(archive_dir, e))?;
     let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
-    for bundle in bundles {
+    let total = bundles.len() as u64;
+    let bytes: u64 = bundles
+        .iter()
+        .filter_map(|b| std::fs::metadata(b).ok())
+        .map(|m| m.len())
+        .sum();
+    for (i, bundle) in bundles.iter().enumerate() {
         renderer.event(Event::Phase {
             name: "import",
             total: None,
+        });
+        if i == 0 {
+            renderer.event(Event::Size { bytes });
+        }
+        renderer.event(Event::Item {
+            unit: "bundle",
+            index: i as u64 + 1,
+            total,
         });
         match import_bundle_with(&mut store, &archive, bundle, domain, repair, &renderer) {
             Ok(ImportOutcome::Imported { instances: n, .. }) => {
@@ -339,7 +523,11 @@ fn import(
                     outcome: "imported",
                     instances: n,
                 });
-                renderer.say(&format!("imported {} ({n} instances)", bundle.display()));
+                renderer.result(&format!(
+                    "imported {} ({})",
+                    bundle.display(),
+                    plural(n, "instance", "instances")
+                ));
             }
             Ok(ImportOutcome::Repaired { instances: n }) => {
                 imported += 1;
@@ -349,7 +537,11 @@ fn import(
                     outcome: "repaired",
                     instances: n,
                 });
-                renderer.say(&format!("repaired {} ({n} instances written again)", bundle.display()));
+                renderer.result(&format!(
+                    "repaired {} ({} written again)",
+                    bundle.display(),
+                    plural(n, "instance", "instances")
+                ));
             }
             Ok(ImportOutcome::AlreadyImported) => {
                 already += 1;
@@ -358,7 +550,7 @@ fn import(
                     outcome: "already-imported",
                     instances: 0,
                 });
-                renderer.say(&format!("{} was already imported; nothing changed", bundle.display()));
+                renderer.result(&format!("{} was already imported; nothing changed", bundle.display()));
             }
             Err(e) => {
                 refused += 1;
@@ -366,24 +558,32 @@ fn import(
                     bundle: bundle.display().to_string(),
                     reason: e.to_string(),
                 });
-                renderer.say(&format!("REFUSED {e}"));
+                renderer.result(&format!("REFUSED {e}"));
             }
         }
     }
     pseal_central::import::refresh_index(&mut store, &archive).with_context(|| {
         format!(
-            "writing {}",
-            archive_dir.join(pseal_central::archive::INDEX_FILE).display()
+            "archive folder {}: writing {}",
+            archive_dir.display(),
+            pseal_central::archive::INDEX_FILE
         )
     })?;
     renderer.finish();
     if json {
         renderer.json_line(&serde_json::json!({
             "event": "summary", "imported": imported, "already_imported": already, "refused": refused,
-            "instances": instances, "archive": archive_dir,
+            "instances": instances, "archive": archive_dir, "domain": domain,
         }));
     } else {
-        println!("{imported} bundle(s) imported ({instances} instances), {already} already imported, {refused} refused; archive: {}", archive_dir.display());
+        println!(
+            "{} imported ({}), {} already imported, {} refused; archive: {}",
+            plural(imported, "bundle", "bundles"),
+            plural(instances, "instance", "instances"),
+            already,
+            refused,
+            archive_dir.display()
+        );
     }
     Ok(if refused == 0 { EXIT_OK } else { EXIT_REFUSED })
 }

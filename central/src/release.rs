@@ -60,6 +60,9 @@ pub enum ReleaseError {
     /// Encryption setup failed.
     #[error("cannot encrypt to the researcher: {0}")]
     Encrypt(String),
+    /// The release file cannot be written; names its role, never a temporary name.
+    #[error(transparent)]
+    Path(#[from] pseal::role::PathError),
 }
 
 /// Parses a pseudonyms file: one per line, `#` comments and blank lines ignored.
@@ -128,7 +131,15 @@ pub fn release(
     let temp = tempfile::Builder::new()
         .prefix(".pseal-release-")
         .tempfile_in(&dir)
-        .map_err(io_at(&dir))?;
+        .map_err(|e| {
+            use pseal::role::{PathError, Role};
+            if dir.is_dir() {
+                PathError::new(Role::ReleaseFile, out, e)
+            } else {
+                let detail = format!("its folder {} does not exist or is not a folder", dir.display());
+                PathError::explained(Role::ReleaseFile, out, e, detail)
+            }
+        })?;
     let recipient = to.age_recipient();
     let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
         .map_err(|e| ReleaseError::Encrypt(e.to_string()))?;
@@ -155,6 +166,7 @@ pub fn release(
             path: out.to_path_buf(),
             source: io::Error::other(e),
         })?;
+        progress.event(Event::Bytes { n: size });
         progress.event(Event::Advance { n: 1 });
     }
     let index = index.into_inner().map_err(|e| ReleaseError::Io {
@@ -172,10 +184,8 @@ pub fn release(
         source: e.into_error(),
     })?;
     temp.as_file().sync_all().map_err(io_at(out))?;
-    temp.persist_noclobber(out).map_err(|e| ReleaseError::Io {
-        path: out.to_path_buf(),
-        source: e.error,
-    })?;
+    temp.persist_noclobber(out)
+        .map_err(|e| pseal::role::PathError::new(pseal::role::Role::ReleaseFile, out, e.error))?;
     std::fs::File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(io_at(&dir))?;

@@ -5,7 +5,16 @@ use std::path::PathBuf;
 
 /// pseal — de-identify DICOM studies and seal them for the research network's data steward.
 #[derive(Debug, Parser)]
-#[command(name = "pseal", version, about, long_about = None)]
+#[command(
+    name = "pseal",
+    version,
+    about,
+    long_about = None,
+    after_help = "Results and summaries go to standard output; progress, notes, warnings and errors to standard error.\n\
+Exit status: 0 done; 1 ran, but part of the work failed (see the report); 2 could not run.\n\
+Environment: pseal reads no environment variable.\n\
+Guide: docs/hospital-guide.md"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -17,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Set up this workstation: write the site configuration and a new site key (mode 0600);
     /// prints the site's public key (to enrol at the steward) as the last line.
+    #[command(
+        after_help = "Example:\n  pseal init --config /etc/pseal/pseal.toml --site UKB-NEURO --recipient age1y9tl…8n76j --recipient age1h9qz…98l6ug\n\n\
+Environment: none."
+    )]
     Init {
         /// Where to write the site configuration (TOML). The site key is written beside it.
         #[arg(long)]
@@ -33,8 +46,18 @@ pub enum Command {
         /// The attribute holding the local patient ID (keyword or (gggg,eeee)).
         #[arg(long, default_value = "PatientID")]
         local_id_attribute: String,
+        /// Print one JSON object (`event` `summary`) instead of the text lines.
+        #[arg(long)]
+        json: bool,
     },
     /// De-identify every DICOM file under INPUT and write one sealed bundle per patient into OUT.
+    ///
+    /// OUT (the outbox) is created if needed. An export-report.json of an earlier export in it is
+    /// kept as export-report-<time>.json.
+    #[command(
+        after_help = "Example:\n  pseal export --config pseal.toml --input /media/pacs-export --out outbox\n\n\
+Environment: none."
+    )]
     Export {
         /// The site configuration.
         #[arg(long)]
@@ -50,7 +73,14 @@ pub enum Command {
         json: bool,
     },
     /// De-identify exactly as export would, into plain files for the data-protection officer to
-    /// inspect, with review-report.json and review-report.md. Nothing is sealed.
+    /// inspect, with review-report.html (to read and sign), review-report.md and
+    /// review-report.json. Nothing is sealed.
+    ///
+    /// OUT must be empty or new; --replace empties a folder an earlier review wrote.
+    #[command(
+        after_help = "Example:\n  pseal review --config pseal.toml --input /media/pacs-export --out review\n  pseal review --config pseal.toml --input /media/pacs-export --out review --replace\n\n\
+Environment: none."
+    )]
     Review {
         /// The site configuration.
         #[arg(long)]
@@ -61,16 +91,37 @@ pub enum Command {
         /// Folder to write the de-identified files and the reports into.
         #[arg(long)]
         out: PathBuf,
+        /// Empty OUT first when an earlier review wrote it (refused for any other folder).
+        #[arg(long)]
+        replace: bool,
         /// One JSON object per line on standard output (progress events, then a summary).
         #[arg(long)]
         json: bool,
     },
     /// Show what can be said about a bundle without the steward's key.
+    #[command(after_help = "Example:\n  pseal inspect outbox/UKB-NEURO-33274db87321fcee.pseal\n\n\
+Environment: none.")]
     Inspect {
         /// The bundle.
         bundle: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script for pseal to standard output.
+    #[command(
+        after_help = "Example:\n  pseal completions bash > /etc/bash_completion.d/pseal\n  pseal completions zsh > \"${fpath[1]}/_pseal\"\n\n\
+Environment: none."
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of pseal and its commands (pseal.1, pseal-export.1, …) into DIR.
+    #[command(after_help = "Example:\n  pseal manpages /usr/local/share/man/man1\n\n\
+Environment: none.")]
+    Manpages {
+        /// The folder to write into (created if needed).
+        dir: PathBuf,
     },
 }

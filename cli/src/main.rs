@@ -11,6 +11,8 @@ use pseal::deid::{DeidConfig, Options};
 use pseal::export::{self, ExportContext};
 use pseal::keys::SiteSecretKey;
 use pseal::progress::render::Renderer;
+use pseal::review::Replace;
+use pseal::role::{PathError, Role};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -40,7 +42,8 @@ fn run(cli: Cli) -> Result<u8> {
             recipients,
             options,
             local_id_attribute,
-        } => init(&config, &site, &recipients, &options, &local_id_attribute),
+            json,
+        } => init(&config, &site, &recipients, &options, &local_id_attribute, json),
         Command::Export {
             config,
             input,
@@ -51,13 +54,55 @@ fn run(cli: Cli) -> Result<u8> {
             config,
             input,
             out,
+            replace,
             json,
-        } => run_review(&config, &input, &out, json),
+        } => run_review(&config, &input, &out, replace, json),
         Command::Inspect { bundle, json } => inspect(&bundle, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "pseal", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Manpages { dir } => manpages(&dir),
     }
 }
 
-fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, local_id_attribute: &str) -> Result<u8> {
+/// Writes one man page per command, from the clap definitions.
+fn manpages(dir: &Path) -> Result<u8> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("man page folder {}", dir.display()))?;
+    let cli = Cli::command();
+    let mut written = Vec::new();
+    let mut write = |cmd: clap::Command, name: String| -> Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("man page {}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    for sub in cli.get_subcommands() {
+        let name = format!("pseal-{}", sub.get_name());
+        write(
+            sub.clone().display_name(name.clone()).bin_name(name.replace('-', " ")),
+            name,
+        )?;
+    }
+    write(cli, "pseal".into())?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    Ok(EXIT_OK)
+}
+
+fn init(
+    config_path: &Path,
+    site: &str,
+    recipients: &[String],
+    options: &str,
+    local_id_attribute: &str,
+    json: bool,
+) -> Result<u8> {
     validate_site_name(site).map_err(anyhow::Error::msg)?;
     if recipients.is_empty() {
         bail!("at least one --recipient age1… (the steward's) is required");
@@ -69,7 +114,7 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
     let options = Options::parse_list(options).context("--options")?;
     if config_path.exists() {
         bail!(
-            "{} already exists; refusing to overwrite a site configuration",
+            "configuration file {} already exists; refusing to overwrite a site configuration",
             config_path.display()
         );
     }
@@ -94,7 +139,7 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
     };
     config.local_id.tag().context("--local-id-attribute")?;
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(PathError::at(Role::ConfigFile, config_path))?;
     }
     let key_path = config.site_key_path(config_path);
     let key = SiteSecretKey::generate();
@@ -104,10 +149,16 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
         .write(true)
         .create_new(true)
         .open(config_path)
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    file.sync_all()?;
+        .map_err(PathError::at(Role::ConfigFile, config_path))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(PathError::at(Role::ConfigFile, config_path))?;
+    file.sync_all().map_err(PathError::at(Role::ConfigFile, config_path))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "event": "summary", "config": config_path, "site": site, "site_key_file": key_path, "site_key": key.public().to_string() })
+        );
+        return Ok(EXIT_OK);
+    }
     eprintln!(
         "wrote {} and the site key {} (mode 0600)",
         config_path.display(),
@@ -136,28 +187,33 @@ fn run_export(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
             "skipped": report.counts.skipped,
             "failed": report.counts.failed,
             "report": report_path,
+            "earlier_report_kept_as": report.earlier_report_kept_as.as_ref().map(|n| out.join(n)),
         }));
     } else {
-        println!(
-            "{} bundle(s) with {} instance(s) written to {}; {} file(s) quarantined, {} skipped as not DICOM.",
-            report.counts.bundles,
-            report.counts.exported,
-            out.display(),
-            report.counts.quarantined,
-            report.counts.skipped
-        );
         for f in &report.failed {
             println!("patient {} of this export: NO BUNDLE: {}", f.patient, f.reason);
+        }
+        println!(
+            "{} with {} written to {}; {} quarantined, {} skipped as not DICOM.",
+            plural(report.counts.bundles, "bundle", "bundles"),
+            plural(report.counts.exported, "instance", "instances"),
+            out.display(),
+            plural(report.counts.quarantined, "file", "files"),
+            report.counts.skipped
+        );
+        if let Some(kept) = &report.earlier_report_kept_as {
+            println!("The earlier export's report was kept as {}.", out.join(kept).display());
         }
         println!("Report: {}", report_path.display());
     }
     Ok(if report.complete() { EXIT_OK } else { EXIT_PARTIAL })
 }
 
-fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8> {
+fn run_review(config: &Path, input: &Path, out: &Path, replace: bool, json: bool) -> Result<u8> {
     let ctx = ExportContext::load(config)?;
     let renderer = Renderer::new(json);
-    let report = pseal::review::review(&ctx, input, out, &renderer)?;
+    let replace = if replace { Replace::Yes } else { Replace::No };
+    let report = pseal::review::review_with(&ctx, input, out, replace, &renderer)?;
     renderer.finish();
     if renderer.is_json() {
         renderer.json_line(&serde_json::json!({
@@ -166,17 +222,20 @@ fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
             "quarantined": report.counts.quarantined,
             "skipped": report.counts.skipped,
             "report": out.join(pseal::review::REPORT_JSON),
+            "report_html": out.join(pseal::review::REPORT_HTML),
+            "report_md": out.join(pseal::review::REPORT_MD),
         }));
     } else {
         println!(
-            "{} file(s) de-identified into {} for review; {} quarantined, {} skipped as not DICOM.",
-            report.counts.reviewed,
+            "{} de-identified into {}; {} quarantined, {} skipped as not DICOM.",
+            plural(report.counts.reviewed, "file", "files"),
             out.display(),
-            report.counts.quarantined,
+            plural(report.counts.quarantined, "file", "files"),
             report.counts.skipped
         );
         println!(
-            "Read {} (and {} for every detail).",
+            "Read {} (to sign), or {} (the same as text; {} has every detail).",
+            out.join(pseal::review::REPORT_HTML).display(),
             out.join(pseal::review::REPORT_MD).display(),
             out.join(pseal::review::REPORT_JSON).display()
         );
@@ -184,10 +243,17 @@ fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
     Ok(EXIT_OK)
 }
 
+/// `n` and the singular or plural noun.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn inspect(bundle: &Path, json: bool) -> Result<u8> {
     let info = pseal::bundle::inspect::inspect(bundle)?;
     if json {
-        println!("{}", serde_json::to_string(&info)?);
+        let mut value = serde_json::to_value(&info)?;
+        value["event"] = "summary".into();
+        println!("{value}");
     } else {
         println!("{}", info);
     }

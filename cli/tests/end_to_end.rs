@@ -277,7 +277,7 @@ fn two_sites_two_timepoints_end_to_end() {
     let before = snapshot(&world.archive());
     let out = world.import(&bundles);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already imported"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already imported"));
     assert_eq!(snapshot(&world.archive()), before);
 
     // The audit chain verifies.
@@ -330,18 +330,19 @@ fn bad_bundles_and_wrong_passphrase_change_nothing() {
     let store_before = snapshot(&world.store());
     let archive_before = snapshot(&world.archive());
 
+    // A refusal is a result: on standard output.
     let out = world.import(std::slice::from_ref(&flipped));
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains("flipped.pseal") && err.contains("damaged or has been altered"),
-        "{err}"
+        said.contains("flipped.pseal") && said.contains("damaged or has been altered"),
+        "{said}"
     );
 
     let out = world.import(&rogue);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not enrolled for site SITE-A"), "{err}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("is not enrolled for site SITE-A"), "{said}");
 
     let out = world.import_with(&[], &[("PSEAL_PASSPHRASE", "not the passphrase")], &good);
     assert_eq!(out.status.code(), Some(2));

@@ -230,7 +230,7 @@ fn setup() -> Shared {
     let summary = run_ok(&mut c, "pseal-central import");
     assert!(
         summary.starts_with(&format!(
-            "{} bundle(s) imported ({} instances)",
+            "{} bundles imported ({} instances)",
             RUNS.len(),
             RUNS.len() * 3
         )),

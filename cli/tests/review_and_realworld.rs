@@ -58,10 +58,10 @@ fn review_writes_what_export_would_send_with_reports() {
     assert!(report["sealed_identity"]["uids"].as_u64().unwrap() > 0);
     let md = std::fs::read_to_string(out.join("review-report.md")).unwrap();
     for needle in [
-        "## What was done to each attribute",
+        "## What happened to each attribute",
         "(0010,0010)",
         "## Quarantined",
-        "sealed identity record",
+        "## What goes into the sealed record",
     ] {
         assert!(md.contains(needle), "review-report.md lacks {needle}");
     }

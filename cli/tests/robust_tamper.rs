@@ -524,19 +524,24 @@ fn every_tampered_truncated_reordered_or_forged_bundle_is_refused_and_changes_no
     let out = s.world.import(&paths);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    // Some refusals quote age's own two-line message; only "imported" lines mean acceptance.
-    let accepted: Vec<&str> = stderr.lines().filter(|l| l.contains("imported")).collect();
+    // Results are on standard output. Some refusals quote age's own two-line message; only lines
+    // that start with "imported" mean acceptance.
+    let accepted: Vec<&str> = stdout.lines().filter(|l| l.starts_with("imported ")).collect();
     assert!(accepted.is_empty(), "variants not refused:\n{}", accepted.join("\n"));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!(
-            "0 bundle(s) imported (0 instances), 0 already imported, {} refused",
+            "0 bundles imported (0 instances), 0 already imported, {} refused",
             variants.len()
         )),
         "{stdout}"
     );
-    let lines = refusal_lines(&stderr);
-    assert_eq!(lines.len(), variants.len(), "{stderr}");
+    assert!(
+        refusal_lines(&stderr).is_empty(),
+        "refusals are results, on standard output: {stderr}"
+    );
+    let lines = refusal_lines(&stdout);
+    assert_eq!(lines.len(), variants.len(), "{stdout}");
     for ((label, _, expect), path) in variants.iter().zip(&paths) {
         let name = path.display().to_string();
         let mine: Vec<&&str> = lines
@@ -546,7 +551,7 @@ fn every_tampered_truncated_reordered_or_forged_bundle_is_refused_and_changes_no
         assert_eq!(
             mine.len(),
             1,
-            "{label}: exactly one refusal naming the bundle\n{stderr}"
+            "{label}: exactly one refusal naming the bundle\n{stdout}"
         );
         assert!(mine[0].contains(expect), "{label}: expected '{expect}' in: {}", mine[0]);
         // The refusal never quotes content from inside the bundle.
@@ -580,8 +585,8 @@ fn every_tampered_truncated_reordered_or_forged_bundle_is_refused_and_changes_no
         let path = dir.join(format!("{label}.pseal"));
         let out = s.world.import(std::slice::from_ref(&path));
         assert_eq!(out.status.code(), Some(1), "{label}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&path.display().to_string()), "{label}: {err}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(&path.display().to_string()), "{label}: {said}");
     }
     assert_eq!(snapshot(&s.world.store()), store_before);
     assert_eq!(snapshot(&s.world.archive()), archive_before);
@@ -618,10 +623,10 @@ fn every_tampered_truncated_reordered_or_forged_bundle_is_refused_and_changes_no
         let path = dir.join(format!("{label}.pseal"));
         write(&path, &bytes);
         let out = s.world.import(std::slice::from_ref(&path));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let said = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && err.contains("already imported"),
-            "{label}: {err}"
+            out.status.success() && said.contains("already imported"),
+            "{label}: {said}"
         );
     }
     assert_eq!(snapshot(&s.world.archive()), archive_before);
@@ -640,10 +645,10 @@ fn a_revoked_site_key_is_refused_and_changes_nothing() {
     let archive_before = snapshot(&s.world.archive());
     let out = s.world.import(std::slice::from_ref(&s.bundle));
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains(&s.bundle.display().to_string()) && err.contains("was revoked"),
-        "{err}"
+        said.contains(&s.bundle.display().to_string()) && said.contains("was revoked"),
+        "{said}"
     );
     assert_eq!(snapshot(&s.world.store()), store_before);
     assert_eq!(snapshot(&s.world.archive()), archive_before);

@@ -262,7 +262,7 @@ fn revoked_keys_are_refused_and_backup_identity_alone_recovers_bundles() {
         .success();
     let out = world.import(&bundles);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("was revoked"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("was revoked"));
     assert!(!world.archive().join("index.csv").exists());
 
     // A further backup recipient can be added.
@@ -321,7 +321,13 @@ fn releases_open_with_stock_age_and_are_audited() {
             .lines()
             .fold(BTreeMap::new(), |mut m, l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                *m.entry(v["action"].as_str().unwrap().to_string()).or_default() += 1;
+                // One line per entry, then the summary every --json command ends with.
+                if v["event"] == "audit_entry" {
+                    *m.entry(v["action"].as_str().unwrap().to_string()).or_default() += 1;
+                } else {
+                    assert_eq!(v["event"], "summary", "{l}");
+                    assert_eq!(v["verified"], true, "{l}");
+                }
                 m
             });
     assert_eq!(actions.get("release"), Some(&1));
@@ -416,7 +422,7 @@ fn domains_get_unrelated_pseudonyms_and_uids_and_releases_stay_within_one() {
     world.add_site("SITE-A", true);
     let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
     assert!(world.import(&bundles).status.success());
-    let out = world.import_with(&["--domain", "glioma-2027"], &[], &bundles);
+    let out = world.import_with(&["--domain", "glioma-2027", "--new-domain"], &[], &bundles);
     assert!(
         out.status.success(),
         "the same bundle imports into a second domain: {}",

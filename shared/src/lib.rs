@@ -18,6 +18,7 @@ pub mod part10;
 pub mod progress;
 pub mod pseudonym;
 pub mod review;
+pub mod role;
 pub mod uid;
 
 /// The version of this library, recorded in every bundle manifest as the producing tool.

@@ -50,6 +50,27 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The current phase's work in bytes, once known (sent after its `Phase`): displays show a
+    /// byte rate and an estimated time left.
+    Size {
+        /// Bytes the phase will process.
+        bytes: u64,
+    },
+    /// `n` more bytes of the current phase are done (sent just before the `Advance` of the same
+    /// step, or on its own while a large file is read).
+    Bytes {
+        /// Bytes done since the last event.
+        n: u64,
+    },
+    /// Work moves on to item `index` (1-based) of `total`: a patient, a bundle.
+    Item {
+        /// What an item is: `patient` or `bundle`.
+        unit: &'static str,
+        /// Which one, from 1.
+        index: u64,
+        /// How many there are.
+        total: u64,
+    },
 }
 
 /// Receives progress events. Implementations must be cheap: events arrive per file.
@@ -68,149 +89,4 @@ impl Progress for Silent {
 
 /// Renders progress for the binaries: a bar on a terminal, JSON lines with `--json`, else nothing.
 #[cfg(feature = "terminal")]
-pub mod render {
-    use super::{Event, Progress};
-    use std::io::{IsTerminal, Write};
-    use std::sync::Mutex;
-
-    /// How progress is shown.
-    pub enum Renderer {
-        /// A bar on standard error.
-        Bar(indicatif::ProgressBar),
-        /// One JSON object per line on standard output.
-        Json(Mutex<JsonState>),
-        /// Nothing (not a terminal, no `--json`).
-        Quiet,
-    }
-
-    /// An error and its causes on one line, without repeating a cause that a message already
-    /// quotes (typed errors here put their source into their own message).
-    pub fn error_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
-        let mut text = String::new();
-        for cause in chain {
-            let part = cause.to_string();
-            if text.contains(&part) {
-                continue;
-            }
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-        text
-    }
-
-    /// Counters added to JSON progress lines, so a program need not keep its own.
-    pub struct JsonState {
-        out: std::io::Stdout,
-        phase: &'static str,
-        done: u64,
-        total: Option<u64>,
-    }
-
-    impl Renderer {
-        /// Chooses JSON lines when `json`, a bar when standard error is a terminal, else nothing.
-        pub fn new(json: bool) -> Renderer {
-            if json {
-                Renderer::Json(Mutex::new(JsonState {
-                    out: std::io::stdout(),
-                    phase: "",
-                    done: 0,
-                    total: None,
-                }))
-            } else if std::io::stderr().is_terminal() {
-                let bar = indicatif::ProgressBar::new(0);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {prefix:>8} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                Renderer::Bar(bar)
-            } else {
-                Renderer::Quiet
-            }
-        }
-
-        /// Prints one JSON object as a line (JSON mode only).
-        pub fn json_line(&self, value: &serde_json::Value) {
-            if let Renderer::Json(state) = self {
-                if let Ok(mut state) = state.lock() {
-                    let _ = writeln!(state.out, "{value}");
-                    let _ = state.out.flush();
-                }
-            }
-        }
-
-        /// Prints a line for a human: above the bar, or on standard error (never in JSON mode,
-        /// where standard output is for programs).
-        pub fn say(&self, line: &str) {
-            match self {
-                Renderer::Bar(bar) => bar.println(line),
-                Renderer::Quiet => eprintln!("{line}"),
-                Renderer::Json(_) => {}
-            }
-        }
-
-        /// Removes the bar.
-        pub fn finish(&self) {
-            if let Renderer::Bar(bar) = self {
-                bar.finish_and_clear();
-            }
-        }
-
-        /// True in JSON mode.
-        pub fn is_json(&self) -> bool {
-            matches!(self, Renderer::Json(_))
-        }
-    }
-
-    impl Progress for Renderer {
-        fn event(&self, event: Event) {
-            match self {
-                Renderer::Json(state) => {
-                    let Ok(mut v) = serde_json::to_value(&event) else {
-                        return;
-                    };
-                    if let Ok(mut state) = state.lock() {
-                        match &event {
-                            Event::Phase { name, total } => {
-                                state.phase = name;
-                                state.done = 0;
-                                state.total = *total;
-                            }
-                            Event::Advance { n } => {
-                                state.done += n;
-                                v["phase"] = state.phase.into();
-                                v["done"] = state.done.into();
-                                if let Some(t) = state.total {
-                                    v["total"] = t.into();
-                                }
-                            }
-                            _ => {}
-                        }
-                        let _ = writeln!(state.out, "{v}");
-                        let _ = state.out.flush();
-                    }
-                }
-                Renderer::Bar(bar) => match event {
-                    Event::Phase { name, total } => {
-                        bar.set_prefix(name);
-                        bar.set_position(0);
-                        bar.set_length(total.unwrap_or(0));
-                    }
-                    Event::Advance { n } => {
-                        if bar.length() == Some(0) {
-                            bar.set_length(bar.position() + n);
-                        }
-                        bar.inc(n)
-                    }
-                    Event::Quarantined { path, reason } => bar.println(format!("left out {path}: {reason}")),
-                    _ => {}
-                },
-                Renderer::Quiet => {}
-            }
-        }
-    }
-}
+pub mod render;

@@ -7,6 +7,7 @@
 //! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
+pub mod domains;
 pub mod pseudonyms;
 mod schema;
 mod secrets;
@@ -68,8 +69,8 @@ pub enum StoreError {
         /// The underlying error.
         source: rusqlite::Error,
     },
-    /// A file error.
-    #[error("{path}: {source}")]
+    /// A file error (worded without the name of any temporary file).
+    #[error("{path}: {}", pseal::role::describe(source))]
     Io {
         /// The file.
         path: PathBuf,

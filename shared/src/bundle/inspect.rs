@@ -103,7 +103,8 @@ impl fmt::Display for BundleInfo {
             self.size
         )?;
         for (kind, n) in &self.recipients {
-            writeln!(f, "  sealed to {n} {kind} recipient(s)")?;
+            let noun = if *n == 1 { "recipient" } else { "recipients" };
+            writeln!(f, "  sealed to {n} {kind} {noun}")?;
         }
         write!(
             f,

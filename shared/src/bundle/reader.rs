@@ -25,7 +25,7 @@ const MAX_AUTH_BYTES: u64 = 4096;
 #[non_exhaustive]
 pub enum BundleError {
     /// The file could not be read, or staging failed (e.g. a full disk).
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", crate::role::describe(source))]
     Io {
         /// The bundle, or the staging location.
         path: PathBuf,
@@ -128,6 +128,25 @@ impl VerifiedBundle {
     }
 }
 
+/// A reader that reports the bytes read through it, in steps of about a MiB.
+struct Counting<'r, R> {
+    inner: R,
+    read: &'r dyn Fn(u64),
+    pending: u64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 || (n == 0 && self.pending > 0) {
+            (self.read)(self.pending);
+            self.pending = 0;
+        }
+        Ok(n)
+    }
+}
+
 /// Opens bundles for one steward identity.
 pub struct BundleReader<'a> {
     identity: &'a StewardIdentity,
@@ -152,6 +171,17 @@ impl<'a> BundleReader<'a> {
     /// Decrypts, stages and verifies `path`, staging under `staging_parent` (put it on the same
     /// file system as the destination so that files can be renamed into place).
     pub fn open(&self, path: &Path, staging_parent: &Path) -> Result<VerifiedBundle, BundleError> {
+        self.open_counting(path, staging_parent, &|_| {})
+    }
+
+    /// [`open`](Self::open), telling `read` how many bytes of the bundle file were read, about
+    /// every MiB (for a progress display).
+    pub fn open_counting(
+        &self,
+        path: &Path,
+        staging_parent: &Path,
+        read: &dyn Fn(u64),
+    ) -> Result<VerifiedBundle, BundleError> {
         let p = path.to_path_buf();
         let corrupt = |reason: String| BundleError::Corrupt {
             path: p.clone(),
@@ -161,11 +191,18 @@ impl<'a> BundleReader<'a> {
             path: p.clone(),
             source,
         })?;
-        let decryptor =
-            age::Decryptor::new_buffered(BufReader::with_capacity(1 << 20, file)).map_err(|e| BundleError::NotAge {
-                path: p.clone(),
-                reason: age_header_reason(&e),
-            })?;
+        let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(
+            1 << 20,
+            Counting {
+                inner: file,
+                read,
+                pending: 0,
+            },
+        ))
+        .map_err(|e| BundleError::NotAge {
+            path: p.clone(),
+            reason: age_header_reason(&e),
+        })?;
         let plain = decryptor
             .decrypt(std::iter::once(self.identity.age_identity() as &dyn age::Identity))
             .map_err(|e| match e {

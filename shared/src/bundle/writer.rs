@@ -72,7 +72,7 @@ type Sink = tar::Builder<ZstdWriter<age::stream::StreamWriter<BufWriter<NamedTem
 #[non_exhaustive]
 pub enum WriteError {
     /// An I/O error while writing (a full disk shows up here).
-    #[error("writing bundle in {dir}: {source}")]
+    #[error("writing a bundle into the outbox {}: {}", dir.display(), crate::role::describe(source))]
     Io {
         /// The output folder.
         dir: PathBuf,

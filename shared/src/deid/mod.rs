@@ -95,3 +95,18 @@ pub fn safe_private_attributes() -> Vec<(u16, u8, &'static str, &'static str, &'
         .map(|s| (s.group, s.element, s.creator, s.vr, s.meaning))
         .collect()
 }
+
+/// Whether `profile` keeps the Table E.1-1 attribute `tag` only when its value passes a check
+/// (action C: a description made only of acquisition vocabulary), so that its removal, emptying
+/// or dummy is the outcome of that check rather than of a fixed rule. For the review report.
+pub(crate) fn decided_by_check(profile: &Profile, tag: u32) -> bool {
+    profile
+        .rows
+        .standard(tag)
+        .is_some_and(|row| matches!(profile.decision(row), profile::Decision::Clean(_)))
+}
+
+/// Whether `tag` is an attribute of Table E.1-1 (one the profile decides by its own row).
+pub(crate) fn in_table(profile: &Profile, tag: u32) -> bool {
+    profile.rows.standard(tag).is_some()
+}

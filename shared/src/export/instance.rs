@@ -70,7 +70,7 @@ pub enum LeftOutReason {
     /// The DICOM parser refused the file.
     Unreadable(String),
     /// The de-identification engine quarantined it (burned-in text risk, DICOMDIR, …).
-    Quarantined(String),
+    Quarantined(deid::QuarantineReason),
     /// The de-identified object could not be encoded.
     Unwritable(String),
 }
@@ -92,9 +92,20 @@ pub fn deidentify_path(
     profile: &Profile,
     uids: &UidPlaceholderKey,
 ) -> Result<DoneInstance, LeftOutReason> {
+    deidentify_path_visiting(path, profile, uids, &mut |_| {})
+}
+
+/// [`deidentify_path`], handing the de-identified dataset (the attributes before Pixel Data) to
+/// `visit` before it is encoded: the review reads the values that leave from it.
+pub fn deidentify_path_visiting(
+    path: &Path,
+    profile: &Profile,
+    uids: &UidPlaceholderKey,
+    visit: &mut dyn FnMut(&dicom_object::InMemDicomObject),
+) -> Result<DoneInstance, LeftOutReason> {
     let (object, pixel_data) = part10::open_split(path).map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
     let mut done = deid::deidentify(object, profile, uids).map_err(|e| match e {
-        DeidError::Quarantined(reason) => LeftOutReason::Quarantined(reason.to_string()),
+        DeidError::Quarantined(reason) => LeftOutReason::Quarantined(reason),
         other => LeftOutReason::Unreadable(other.to_string()),
     })?;
     let capacity = match &pixel_data {
@@ -106,6 +117,7 @@ pub fn deidentify_path(
         // Table E.1-1) and counts it so; the split path keeps it too and must report the same.
         done.actions.add(PIXEL_DATA, TakenAction::OutsideTableKept);
     }
+    visit(&done.object);
     let mut head = Vec::with_capacity(capacity);
     done.object
         .write_all(&mut head)

@@ -16,6 +16,7 @@ use crate::deid::{ActionCounts, DeidConfig, Profile, UidPlaceholderKey};
 use crate::identity::{IdentityHeader, IdentitySealer, InstanceRecord, LocalId, IDENTITY_VERSION};
 use crate::keys::SiteSecretKey;
 use crate::progress::{Event, Progress};
+use crate::role::{PathError, Role};
 use rayon::prelude::*;
 use report::{BundleSummary, ExportReport, FailedPatient, LeftOut};
 use std::path::{Path, PathBuf};
@@ -42,13 +43,27 @@ pub enum ExportError {
         /// Why.
         reason: String,
     },
-    /// The output folder cannot be created or written.
+    /// The output folder cannot be created or written (kept for callers that match on it; pseal
+    /// itself now reports [`ExportError::Path`], which names the folder's role).
     #[error("output folder {path}: {source}")]
     Output {
         /// The output folder.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// A file or folder the run writes cannot be created or written; names its role (outbox,
+    /// review folder, report file).
+    #[error(transparent)]
+    Path(#[from] crate::role::PathError),
+    /// The review folder holds files and `--replace` was not given (or it is not a folder a
+    /// review wrote, so emptying it is refused).
+    #[error("review folder {}: {reason}", path.display())]
+    NotEmpty {
+        /// The review folder.
+        path: PathBuf,
+        /// What is in the way and what to do.
+        reason: String,
     },
 }
 
@@ -96,10 +111,7 @@ pub fn export(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
-    std::fs::create_dir_all(out).map_err(|source| ExportError::Output {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    crate::role::ensure_dir(Role::Outbox, out)?;
     let local_id_tag = ctx.config.local_id.tag()?;
     let scanned = scan::scan(input, local_id_tag, progress)?;
     let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);
@@ -110,6 +122,8 @@ pub fn export(
         name: "export",
         total: Some(total),
     });
+    progress.event(Event::Size { bytes: scanned.bytes });
+    let patients = scanned.patients.len() as u64;
     // A bundle's end — the identity record, manifest and site tag, the last compression job, the
     // sync and the rename — runs on its own thread while the next patient's bundle is written:
     // done in line, it would leave one core idle (the last job) and then both (the disk). At most
@@ -121,6 +135,11 @@ pub fn export(
         let mut finishing: Option<(usize, usize, std::thread::ScopedJoinHandle<_>)> = None;
         let mut spare: Option<Compressor> = None;
         for (patient_index, (local_id, files)) in scanned.patients.iter().enumerate() {
+            progress.event(Event::Item {
+                unit: "patient",
+                index: patient_index as u64 + 1,
+                total: patients,
+            });
             let compressor = spare.take();
             let written = export_patient(
                 ctx,
@@ -155,12 +174,13 @@ pub fn export(
         }
     });
     report.finish(actions);
+    let report_path = out.join(REPORT_FILE);
+    report.earlier_report_kept_as = report::keep_earlier(&report_path)
+        .map_err(PathError::at(Role::ReportFile, &report_path))?
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     report
-        .write(&out.join(REPORT_FILE))
-        .map_err(|source| ExportError::Output {
-            path: out.join(REPORT_FILE),
-            source,
-        })?;
+        .write(&report_path)
+        .map_err(PathError::at(Role::ReportFile, &report_path))?;
     Ok(report)
 }
 
@@ -178,11 +198,15 @@ pub(crate) fn for_each_instance(
     progress: &dyn Progress,
     mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String> + Send,
 ) -> Result<(), String> {
-    type Results = Vec<Result<instance::DoneInstance, instance::LeftOutReason>>;
+    // Each result comes with the input file's size, for the byte rate of the progress display.
+    type Results = Vec<(u64, Result<instance::DoneInstance, instance::LeftOutReason>)>;
     let deidentify = |chunk: &[PathBuf]| -> Results {
         chunk
             .par_iter()
-            .map(|path| instance::deidentify_path(path, profile, uid_key))
+            .map(|path| {
+                let size = std::fs::metadata(path).map_or(0, |m| m.len());
+                (size, instance::deidentify_path(path, profile, uid_key))
+            })
             .collect()
     };
     let mut chunks = files.chunks(CHUNK);
@@ -195,7 +219,8 @@ pub(crate) fn for_each_instance(
         let (handled, next) = rayon::join(
             || -> Result<(), String> {
                 let (paths, results) = current;
-                for (path, result) in paths.iter().zip(results) {
+                for (path, (size, result)) in paths.iter().zip(results) {
+                    progress.event(Event::Bytes { n: size });
                     progress.event(Event::Advance { n: 1 });
                     f(path, result)?;
                 }
@@ -295,7 +320,7 @@ fn export_patient(
     let identity_file = tempfile::Builder::new()
         .prefix(".pseal-identity-")
         .tempfile_in(out)
-        .map_err(|e| format!("temporary identity record in {}: {e}", out.display()))?;
+        .map_err(|e| PathError::new(Role::Outbox, out, e).to_string())?;
     let header = IdentityHeader {
         version: IDENTITY_VERSION,
         bundle_id: writer.bundle_id().to_string(),

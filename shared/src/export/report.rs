@@ -31,6 +31,10 @@ pub struct ExportReport {
     pub failed: Vec<FailedPatient>,
     /// What de-identification did, per attribute.
     pub actions: ActionCounts,
+    /// The name the report of an earlier export in the same outbox was kept under, if there was
+    /// one (`export-report-<its time, UTC>.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earlier_report_kept_as: Option<String>,
 }
 
 /// Export counts.
@@ -99,6 +103,7 @@ impl ExportReport {
             skipped: scanned.skipped.clone(),
             failed: Vec::new(),
             actions: ActionCounts::default(),
+            earlier_report_kept_as: None,
         }
     }
 
@@ -115,7 +120,8 @@ impl ExportReport {
         self.failed.is_empty()
     }
 
-    /// Writes the report atomically (temporary file, sync, rename).
+    /// Writes the report atomically (temporary file, sync, rename). A report already at `path`
+    /// is replaced: call [`keep_earlier`] first to keep it.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut temp = tempfile::Builder::new().prefix(".pseal-report-").tempfile_in(dir)?;
@@ -124,5 +130,74 @@ impl ExportReport {
         temp.as_file().sync_all()?;
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// Keeps the report of an earlier export at `path` by renaming it to
+/// `export-report-<YYYY-MM-DDTHHMMSSZ>.json` after the time it was written (UTC), with `-2`, `-3`, …
+/// added when that name is taken. Returns the new name, or `None` when there was no report.
+pub fn keep_earlier(path: &Path) -> std::io::Result<Option<std::path::PathBuf>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    let written = meta.modified().unwrap_or_else(|_| std::time::SystemTime::now());
+    let stamp = chrono::DateTime::<chrono::Utc>::from(written).format("%Y-%m-%dT%H%M%SZ");
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export-report".into());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for n in 1u32.. {
+        let name = match n {
+            1 => format!("{stem}-{stamp}.json"),
+            n => format!("{stem}-{stamp}-{n}.json"),
+        };
+        let target = dir.join(name);
+        // A hard link never replaces an existing file, so two exports cannot overwrite each
+        // other's kept report; the old name is then removed.
+        match std::fs::hard_link(path, &target) {
+            Ok(()) => {
+                std::fs::remove_file(path)?;
+                return Ok(Some(target));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // File systems without hard links (FAT on a USB stick): a checked rename.
+            Err(_) if !target.exists() => {
+                std::fs::rename(path, &target)?;
+                return Ok(Some(target));
+            }
+            Err(_) => continue,
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    #[test]
+    fn an_earlier_report_is_kept_under_a_dated_name_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export-report.json");
+        assert_eq!(super::keep_earlier(&path).unwrap(), None, "no report, nothing to keep");
+        std::fs::write(&path, b"first").unwrap();
+        let first = super::keep_earlier(&path).unwrap().unwrap();
+        assert!(!path.exists());
+        std::fs::write(&path, b"second").unwrap();
+        let second = super::keep_earlier(&path).unwrap().unwrap();
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(&first).unwrap(), b"first");
+        assert_eq!(std::fs::read(&second).unwrap(), b"second");
+        let name = first.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("export-report-20") && name.ends_with("Z.json"),
+            "{name}"
+        );
     }
 }

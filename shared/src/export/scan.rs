@@ -24,6 +24,8 @@ pub struct Scanned {
     pub skipped: Vec<LeftOut>,
     /// DICOM files left out at scan time (unreadable header, no local ID).
     pub quarantined: Vec<LeftOut>,
+    /// Bytes of the files in `patients` (what the next phase reads).
+    pub bytes: u64,
 }
 
 /// A path relative to the input folder, for reports (falls back to the file name).
@@ -67,12 +69,12 @@ fn scan_threads() -> usize {
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
-        reason: e.to_string(),
+        reason: crate::role::describe(&e),
     })?;
     if !meta.is_dir() {
         return Err(ExportError::Input {
             path: input.to_path_buf(),
-            reason: "not a folder".into(),
+            reason: "is a file, not a folder".into(),
         });
     }
     progress.event(Event::Phase {
@@ -137,7 +139,10 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         };
         let rel = relative(input, &path);
         match looked {
-            Looked::Dicom(id) => scanned.patients.entry(id).or_default().push(path),
+            Looked::Dicom(id, size) => {
+                scanned.bytes += size;
+                scanned.patients.entry(id).or_default().push(path)
+            }
             Looked::NotDicom => scanned.skipped.push(LeftOut {
                 path: rel,
                 reason: "not a DICOM Part 10 file (no DICM marker)".into(),
@@ -166,8 +171,8 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
 
 /// What the scan learnt about one file.
 enum Looked {
-    /// A Part 10 file of this patient.
-    Dicom(LocalId),
+    /// A Part 10 file of this patient, and its size.
+    Dicom(LocalId, u64),
     NotDicom,
     CannotRead(std::io::Error),
     NoLocalId,
@@ -182,6 +187,7 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
         Ok(f) => f,
         Err(e) => return Looked::CannotRead(e),
     };
+    let size = file.metadata().map_or(0, |m| m.len());
     match has_part10_marker(&mut file) {
         Ok(true) => {}
         Ok(false) => return Looked::NotDicom,
@@ -191,7 +197,7 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
         .map_err(|e| super::instance::parser_reason(&e))
         .and_then(|walked| local_id_in(&walked, tag))
     {
-        Ok(Some(id)) => Looked::Dicom(id),
+        Ok(Some(id)) => Looked::Dicom(id, size),
         Ok(None) => Looked::NoLocalId,
         Err(reason) => Looked::Unreadable(reason),
     }
