@@ -90,6 +90,11 @@ impl Batch {
         &self.parts
     }
 
+    /// The bytes of the `index`-th instance as they stand in the body.
+    pub fn data(&self, index: usize) -> Option<&[u8]> {
+        self.ranges.get(index).map(|r| &self.writer.data[r.clone()])
+    }
+
     /// The instances, giving up the body.
     pub fn into_parts(self) -> Vec<Part> {
         self.parts
