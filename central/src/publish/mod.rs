@@ -246,7 +246,7 @@ impl ServerError {
 fn unauthorized_text(url: &str, status: u16, user: Option<&str>, sent: bool) -> String {
     match (status, user, sent) {
         (403, _, _) => format!(
-            "{url}: HTTP 403 Forbidden: the server knows these credentials but does not let them do this; ask the database's administrator for permission to store and query"
+            "{url}: HTTP 403 Forbidden: the server refuses these credentials for this request: a wrong or expired token, or an account without permission to query and store (ask the database's administrator)"
         ),
         (_, Some(user), _) => format!(
             "{url}: HTTP {status} Unauthorized: the server refused user {user} with this password; check --user and the password ({} or --password-file)",
