@@ -417,9 +417,6 @@ fn publish_release(
             release.display(),
             client.base()
         );
-        for f in &summary.failures {
-            println!("  failed: {}: {}", f.path, f.reason);
-        }
     }
     if let Some(v) = &summary.verify {
         let counts = |c: &publish::verify::Counts| {

@@ -282,16 +282,26 @@ impl Client {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 format!("cannot connect ({io}); is the server running, and is the URL's port right?")
             }
+            // rustls reports a refused certificate as invalid data.
+            ureq::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::InvalidData && io.to_string().contains("certificate") =>
+            {
+                format!(
+                    "{io}; the server's certificate is not one this system trusts for this name: give its certificate authority with --ca-file, or check the URL's host name"
+                )
+            }
             ureq::Error::HostNotFound => "host not found; check the URL".to_string(),
             other => other.to_string(),
+        };
+        let transient = match &e {
+            ureq::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+            ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => true,
+            _ => false,
         };
         ServerError::Transport {
             url: url.to_string(),
             reason,
-            transient: matches!(
-                e,
-                ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
-            ),
+            transient,
         }
     }
 
