@@ -189,6 +189,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Publish a release into a DICOMweb server (STOW-RS), sending only what it lacks (QIDO-RS).
+    ///
+    /// Secrets never go on the command line: the password comes from PSEAL_DICOMWEB_PASSWORD or
+    /// --password-file, a bearer token from PSEAL_DICOMWEB_TOKEN or --token-file; a passphrase-
+    /// protected identity file's passphrase from PSEAL_PASSPHRASE or the terminal.
+    Publish {
+        /// The age identity the release was encrypted to (age-keygen key or an age -p file).
+        #[arg(long, value_name = "KEYFILE")]
+        identity: PathBuf,
+        /// The DICOMweb service's base URL, e.g. http://localhost:8042/dicom-web (Orthanc).
+        #[arg(long, value_name = "URL")]
+        dicomweb: String,
+        /// HTTP basic user (the password from PSEAL_DICOMWEB_PASSWORD or --password-file).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// File holding the HTTP basic password (one line, owner-only).
+        #[arg(long, value_name = "FILE", requires = "user")]
+        password_file: Option<PathBuf>,
+        /// File holding a bearer token (one line, owner-only).
+        #[arg(long, value_name = "FILE", conflicts_with = "user")]
+        token_file: Option<PathBuf>,
+        /// PEM file of certificate authorities to trust besides the system's.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Largest number of instances per request.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        batch: u32,
+        /// Largest request body in MiB (a larger instance goes alone).
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        batch_mib: u32,
+        /// After publishing, compare the server with the release's index.csv (exit 1 on a difference).
+        #[arg(long)]
+        verify: bool,
+        /// Only compare; send nothing.
+        #[arg(long)]
+        verify_only: bool,
+        /// One JSON object per line on standard output (progress, failures, then a summary).
+        #[arg(long)]
+        json: bool,
+        /// The release (RELEASE.age, written by pseal-central release).
+        release: PathBuf,
+    },
     /// List the enrolled site keys (with revocations).
     #[command(
         after_help = "Example:\n  pseal-central sites --store store\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."

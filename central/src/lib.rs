@@ -3,12 +3,14 @@
 //! `pseal-central` (the binary) parses arguments and prints; everything it does is here.
 //! [`store`] holds pseudonyms, sites, secrets and the audit chain in one SQLite file next to the
 //! passphrase-protected steward identity; [`import`] verifies bundles and drives [`rekey`] and
-//! [`archive`].
+//! [`archive`]; [`release`] packages part of the archive for a researcher, and [`publish`] streams
+//! such a release into the network's DICOMweb database.
 #![forbid(unsafe_code)]
 
 pub mod archive;
 pub mod fault;
 pub mod import;
+pub mod publish;
 pub mod rekey;
 pub mod release;
 pub mod store;

@@ -7,11 +7,13 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, RecipientsAction};
 use pseal::keys::Passphrase;
+use pseal::keys::StewardIdentity;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use pseal::role::{PathError, Role};
 use pseal_central::import::import_bundle_with;
+use pseal_central::publish::{self, CredentialSources};
 use pseal_central::release::{read_pseudonyms, release, Selection};
 use pseal_central::{Archive, ImportOutcome, Store};
 use std::io::Write;
@@ -305,6 +307,37 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(EXIT_OK)
         }
+        Command::Publish {
+            identity,
+            dicomweb,
+            user,
+            password_file,
+            token_file,
+            ca_file,
+            jobs,
+            batch,
+            batch_mib,
+            verify,
+            verify_only,
+            json,
+            release,
+        } => {
+            let sources = CredentialSources {
+                user,
+                password_file,
+                password_env: secret_env(publish::dicomweb::PASSWORD_ENV),
+                token_file,
+                token_env: secret_env(publish::dicomweb::TOKEN_ENV),
+            };
+            let options = publish::Options {
+                jobs: usize::from(jobs),
+                batch_instances: batch as usize,
+                batch_bytes: u64::from(batch_mib) << 20,
+                send: !verify_only,
+                verify: verify || verify_only,
+            };
+            publish_release(&identity, &dicomweb, sources, ca_file, &options, json, &release)
+        }
         Command::Sites { store, json } => {
             let s = open(&store)?;
             let rows = s.sites()?;
@@ -476,6 +509,113 @@ fn archive_error(dir: &Path, e: pseal_central::StoreError) -> anyhow::Error {
         pseal_central::StoreError::Refused(reason) => anyhow::anyhow!("archive folder: {reason}"),
         other => other.into(),
     }
+}
+
+/// A secret from the environment, held so that it is wiped from memory after use.
+fn secret_env(name: &str) -> Option<zeroize::Zeroizing<String>> {
+    std::env::var(name).ok().map(zeroize::Zeroizing::new)
+}
+
+/// Shows a publish run's failures and warnings as they come: a line above the bar, or a JSON line.
+struct PublishReport<'a>(&'a Renderer);
+
+impl Progress for PublishReport<'_> {
+    fn event(&self, event: Event) {
+        self.0.event(event);
+    }
+}
+
+impl publish::Observer for PublishReport<'_> {
+    fn failed(&self, f: &publish::Failure) {
+        self.0
+            .json_line(&serde_json::json!({ "event": "failed", "path": f.path, "reason": f.reason }));
+        self.0.say(&format!("FAILED {}: {}", f.path, f.reason));
+    }
+    fn warned(&self, w: &publish::Failure) {
+        self.0
+            .json_line(&serde_json::json!({ "event": "warning", "path": w.path, "reason": w.reason }));
+        self.0.say(&format!("warning: {}: {}", w.path, w.reason));
+    }
+}
+
+fn publish_release(
+    identity_file: &Path,
+    url: &str,
+    sources: CredentialSources,
+    ca_file: Option<PathBuf>,
+    options: &publish::Options,
+    json: bool,
+    release: &Path,
+) -> Result<u8> {
+    let credentials = sources.resolve()?;
+    let client = publish::Client::new(url, credentials, &publish::Tls { ca_file })?;
+    let identity = StewardIdentity::read_file(identity_file, || {
+        passphrase(false).map_err(|e| pseal::keys::KeyError::IdentityLocked {
+            path: identity_file.to_path_buf(),
+            reason: e.to_string(),
+        })
+    })?;
+    let renderer = Renderer::new(json);
+    let report = PublishReport(&renderer);
+    let summary = publish::publish(&client, release, &identity, identity_file, options, &report);
+    renderer.finish();
+    let summary = summary?;
+    let mut code = if summary.failed == 0 { EXIT_OK } else { EXIT_REFUSED };
+    if let Some(v) = &summary.verify {
+        if !v.matches() {
+            code = EXIT_REFUSED;
+        }
+    }
+    if json {
+        renderer.json_line(&serde_json::json!({
+            "event": "summary", "sent": summary.sent, "already_present": summary.already_present,
+            "failed": summary.failed, "warnings": summary.warnings, "studies": summary.studies,
+            "failures": summary.failures, "verify": summary.verify,
+            "release": release, "dicomweb": client.base(),
+        }));
+        return Ok(code);
+    }
+    if options.send {
+        println!(
+            "{} sent, {} already present, {} failed ({} studies) from {} to {}",
+            summary.sent,
+            summary.already_present,
+            summary.failed,
+            summary.studies,
+            release.display(),
+            client.base()
+        );
+    }
+    if let Some(v) = &summary.verify {
+        let counts = |c: &publish::verify::Counts| {
+            format!("{} studies, {} series, {} instances", c.studies, c.series, c.instances)
+        };
+        println!(
+            "verify: the release lists {}; the server holds {} of them{}",
+            counts(&v.release),
+            counts(&v.server),
+            if v.matches() { ": they match" } else { "" }
+        );
+        if !v.missing.is_empty() {
+            println!("  missing on the server ({}):", v.missing.len());
+            for p in &v.missing {
+                println!("    {p}");
+            }
+        }
+        if !v.wrong_series.is_empty() {
+            println!("  filed under another series on the server ({}):", v.wrong_series.len());
+            for p in &v.wrong_series {
+                println!("    {p}");
+            }
+        }
+        if !v.extra.is_empty() {
+            println!("  on the server but not in the release ({}):", v.extra.len());
+            for e in &v.extra {
+                println!("    study {} series {} instance {}", e.study, e.series, e.sop);
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn import(

@@ -110,3 +110,60 @@ fn key_files_are_created_owner_only_and_open_ones_are_refused() {
         }
     }
 }
+
+/// `read_file` opens both kinds of age identity file — a plain `age-keygen` key and an `age -p`
+/// protected one — asks for a passphrase only for the protected kind, and names the file when
+/// it is neither.
+#[test]
+fn read_file_opens_plain_and_passphrase_protected_identities() {
+    use age::secrecy::ExposeSecret;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let id = StewardIdentity::generate();
+    let protected = dir.path().join("protected.age");
+    id.write_encrypted(&protected, &pass()).unwrap();
+    let opened = StewardIdentity::read_file(&protected, || Ok(pass())).unwrap();
+    assert_eq!(opened.recipient(), id.recipient());
+
+    let plain = dir.path().join("plain.key");
+    let key = age::x25519::Identity::generate();
+    let text = format!(
+        "# created: today\n# public key: {}\n{}\n",
+        key.to_public(),
+        key.to_string().expose_secret()
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&plain)
+        .unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    let opened = StewardIdentity::read_file(&plain, || panic!("a plain key needs no passphrase")).unwrap();
+    assert_eq!(opened.recipient().to_string(), key.to_public().to_string());
+
+    let wrong = StewardIdentity::read_file(&protected, || Ok(Passphrase::new("not it".into()).unwrap()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("wrong passphrase") && wrong.contains("protected.age"),
+        "{wrong}"
+    );
+
+    let junk = dir.path().join("junk.key");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&junk)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"hello\n").unwrap();
+    let err = StewardIdentity::read_file(&junk, || Ok(pass()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("junk.key"), "{err}");
+    assert!(matches!(
+        StewardIdentity::read_file(&junk, || Ok(pass())),
+        Err(KeyError::Malformed { .. })
+    ));
+}

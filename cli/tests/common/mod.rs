@@ -19,6 +19,20 @@ pub fn bin(name: &str) -> PathBuf {
         let package = if name == "pseal" { "pseal-cli" } else { name };
         let mut build = std::process::Command::new(env!("CARGO"));
         build.args(["build", "--quiet", "-p", package, "--bin", name]);
+        // Cargo gives this test process its package's variables (CARGO_PKG_NAME=pseal-cli, …).
+        // Build scripts that watch them (ring's, under rustls) would see them change between this
+        // build and the outer `cargo test` and rebuild ring, rustls, ureq and pseal-central each
+        // time, minutes on a busy machine: build as the outer cargo did.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || key.starts_with("CARGO_BIN_")
+                || ["CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&key.as_ref())
+            {
+                build.env_remove(key.as_ref());
+            }
+        }
         if dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }

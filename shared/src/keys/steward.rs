@@ -141,6 +141,54 @@ impl StewardIdentity {
             .map_err(|e| locked(format!("damaged identity file: {e}")))?;
         StewardIdentity::parse(&text)
     }
+
+    /// Opens an age identity file of either kind: passphrase-protected (`age -p`, as the store's
+    /// steward identity) or plain (`age-keygen -o`, as a researcher's or a database host's key).
+    /// `passphrase` is called only for a protected file. Both kinds are refused when other users
+    /// can read them.
+    pub fn read_file(
+        path: &Path,
+        passphrase: impl FnOnce() -> Result<Passphrase, KeyError>,
+    ) -> Result<StewardIdentity, KeyError> {
+        files::check_private_permissions(path)?;
+        let io = |source| files::KeyFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut head = [0u8; AGE_MAGIC.len()];
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let n = read_up_to(&mut file, &mut head).map_err(io)?;
+        drop(file);
+        if head[..n] == *AGE_MAGIC {
+            return StewardIdentity::read_encrypted(path, &passphrase()?);
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+        StewardIdentity::parse(&text).map_err(|e| match e {
+            KeyError::Malformed { kind, reason } => KeyError::Malformed {
+                kind,
+                reason: format!(
+                    "{reason} in {} (expected AGE-SECRET-KEY-1… or an age -p file)",
+                    path.display()
+                ),
+            },
+            other => other,
+        })
+    }
+}
+
+/// The first bytes of every binary age file.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// Fills as much of `buf` as the file holds.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 impl fmt::Debug for StewardIdentity {
