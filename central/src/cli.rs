@@ -1,6 +1,6 @@
 //! The command-line interface of `pseal-central` (clap definitions only).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// pseal-central — the data steward's offline tool: store, import, re-identification, audit.
@@ -101,7 +101,8 @@ pub enum Command {
         /// The pseudonym.
         pseudonym: String,
     },
-    /// Package part of the archive for a researcher: tar + zstd, age-encrypted to their recipient.
+    /// Package part of the archive for a researcher: DICOM or BIDS, as one tar age-encrypted to
+    /// their recipient (--out) or as a plain folder (--out-dir).
     Release {
         /// The store folder.
         #[arg(long)]
@@ -109,9 +110,14 @@ pub enum Command {
         /// The archive folder.
         #[arg(long)]
         archive: PathBuf,
-        /// The researcher's age recipient (age1…).
-        #[arg(long, value_name = "AGE1…")]
-        to: String,
+        /// The researcher's age recipient (age1…); with --out.
+        #[arg(
+            long,
+            value_name = "AGE1…",
+            required_unless_present = "out_dir",
+            conflicts_with = "out_dir"
+        )]
+        to: Option<String>,
         /// The pseudonym domain (research project) to release from.
         #[arg(long, default_value = "default")]
         domain: String,
@@ -121,9 +127,33 @@ pub enum Command {
         /// Release only the pseudonyms listed in FILE (one per line).
         #[arg(long, value_name = "FILE")]
         pseudonyms: Option<PathBuf>,
-        /// The package to write (must not exist).
+        /// dicom: the archive's DICOM files with index.csv; bids: NIfTI + JSON sidecars made with
+        /// dcm2niix, checked by the BIDS validator.
+        #[arg(long, value_enum, default_value_t = ReleaseFormat::Dicom)]
+        format: ReleaseFormat,
+        /// The package to write (must not exist): one tar, age-encrypted to --to.
+        #[arg(long, value_name = "FILE", required_unless_present = "out_dir")]
+        out: Option<PathBuf>,
+        /// Write a plain folder instead (must not exist), for a steward who hands it over another way.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        out_dir: Option<PathBuf>,
+        /// Compression inside the package [default: zstd for dicom, none for bids (NIfTI files are
+        /// compressed already)]; with none, `age -d | tar -x` opens it.
+        #[arg(long, value_enum, conflicts_with = "out_dir")]
+        compress: Option<ReleaseCompression>,
+        /// BIDS: the classification rule file [default: the shipped rules for brain-tumour protocols].
+        #[arg(long, value_name = "FILE")]
+        bids_rules: Option<PathBuf>,
+        /// BIDS: keep series that were not converted (no rule matched, or dcm2niix failed) as
+        /// DICOM under sourcedata/dicom/.
         #[arg(long)]
-        out: PathBuf,
+        bids_keep_unconverted: bool,
+        /// BIDS: the dcm2niix program [default: PSEAL_DCM2NIIX, else dcm2niix on PATH].
+        #[arg(long, value_name = "PATH")]
+        dcm2niix: Option<PathBuf>,
+        /// The release settings (name, contact, how to cite, licence) [default: STORE/release.toml when present].
+        #[arg(long, value_name = "FILE")]
+        release_config: Option<PathBuf>,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -186,4 +216,22 @@ pub enum RecipientsAction {
         /// The backup recipient (age1…).
         recipient: String,
     },
+}
+
+/// Release formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseFormat {
+    /// The archive's DICOM files keyed by pseudonym, with index.csv.
+    Dicom,
+    /// BIDS: NIfTI images and JSON sidecars (dcm2niix), participants and sessions tables.
+    Bids,
+}
+
+/// Compression inside a release package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseCompression {
+    /// A plain tar.
+    None,
+    /// zstd.
+    Zstd,
 }

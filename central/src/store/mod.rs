@@ -7,6 +7,7 @@
 //! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
+pub mod instances;
 pub mod pseudonyms;
 mod schema;
 mod secrets;
@@ -212,7 +213,7 @@ impl Store {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
         let identity = StewardIdentity::read_encrypted(&identity_path, passphrase)?;
-        let conn = open_connection(&db_path)?;
+        let mut conn = open_connection(&db_path)?;
         let db = |source| StoreError::Database {
             path: db_path.clone(),
             source,
@@ -229,6 +230,7 @@ impl Store {
                 identity: identity.recipient().to_string(),
             });
         }
+        schema::migrate(&mut conn).map_err(db)?;
         let sealed: String = conn
             .query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0))
             .map_err(db)?;
