@@ -223,13 +223,16 @@ pub fn readme(a: &About<'_>) -> String {
             line(
                 &mut s,
                 &format!(
-                    "3. Conversion. Each DICOM series was classified by the rule file \"{}\" (SHA-256\n   \
-                     {}): the first rule whose conditions hold decides its BIDS datatype and suffix, or\n   \
-                     excludes it with a reason; a series no rule matches is not converted. dcm2niix {}\n   \
-                     converted each classified series on its own, with the options\n   \
-                     `{}`; the JSON sidecars were written anonymised (-ba y) and pseal removed\n   \
-                     every key naming a site, a person, a UID or a date. sourcedata/series.tsv lists every\n   \
-                     series and what became of it.",
+                    "3. Conversion. Each DICOM series was classified by the rule file\n   \
+                     \"{}\"\n   \
+                     (SHA-256 {}):\n   \
+                     the first rule whose conditions hold decides its BIDS datatype and suffix, or\n   \
+                     excludes it with a reason; a series no rule matches is not converted (never\n   \
+                     guessed). dcm2niix {} converted each classified series on its own, with the\n   \
+                     options `{}`;\n   \
+                     the JSON sidecars were written anonymised (-ba y) and pseal removed every key\n   \
+                     naming a site, a person, a UID or a date. sourcedata/series.tsv lists every series\n   \
+                     and what became of it.",
                     b.rules.0, b.rules.1, b.dcm2niix_version, b.dcm2niix_options
                 ),
             );

@@ -588,6 +588,22 @@ series_description = "^t2"
         assert_eq!(rules.classify(&series("flair")), Decision::Unmatched);
     }
 
+    /// docs/researcher-guide.md quotes rules of the default file: the quote must be the file's.
+    #[test]
+    fn the_rules_quoted_in_the_researcher_guide_are_the_default_ones() {
+        let guide = include_str!("../../../../docs/researcher-guide.md");
+        let start = guide
+            .find("```toml\nformat = 1")
+            .expect("the guide quotes the rule file");
+        let quote = &guide[start + "```toml\n".len()..];
+        let quote = &quote[..quote.find("```").expect("the quote ends")];
+        let parsed = Rules::parse(quote, "the guide's quote").unwrap();
+        assert!(parsed.rules.len() >= 3);
+        for block in quote.split("[[rule]]").skip(1) {
+            assert!(DEFAULT_RULES.contains(block.trim()), "not in the default file: {block}");
+        }
+    }
+
     #[test]
     fn bad_rule_files_name_the_file_the_rule_and_the_reason() {
         let cases = [
