@@ -706,6 +706,28 @@ fn a_series_dcm2niix_cannot_convert_is_listed_with_its_reason_and_kept_as_dicom(
         .filter(|n| n.starts_with(".pseal-release"))
         .collect();
     assert!(beside.is_empty(), "{beside:?}");
+    // --json: progress lines, then the summary with the series outcomes.
+    let json_dir = world.dir.path().join("release-json");
+    let stdout = ok(&release(
+        &world,
+        &[
+            "--all",
+            "--format",
+            "bids",
+            "--json",
+            "--out-dir",
+            json_dir.to_str().unwrap(),
+        ],
+        &[("PSEAL_DCM2NIIX", fake.to_str().unwrap())],
+    ));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary = &lines.last().unwrap()["release"];
+    assert_eq!(summary["format"], "bids");
+    assert_eq!(summary["series"]["failed"], cohort.spec.series);
+    assert_eq!(summary["not_converted"].as_array().unwrap().len(), cohort.spec.series);
+    assert_eq!(summary["not_converted"][0]["outcome"], "failed");
+    assert!(lines.iter().any(|l| l["event"] == "phase" && l["name"] == "release"));
+
     // An existing output is never overwritten.
     let out = release(
         &world,
@@ -714,4 +736,28 @@ fn a_series_dcm2niix_cannot_convert_is_listed_with_its_reason_and_kept_as_dicom(
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    // An archive file gone missing: the release stops with the file named, and leaves nothing.
+    let index = index_rows(&world.archive());
+    let lost = world.archive().join(&index[index.len() / 2]["path"]);
+    std::fs::remove_file(&lost).unwrap();
+    for format in ["dicom", "bids"] {
+        let target = world.dir.path().join(format!("damaged-{format}"));
+        let out = release(
+            &world,
+            &["--all", "--format", format, "--out-dir", target.to_str().unwrap()],
+            &[("PSEAL_DCM2NIIX", fake.to_str().unwrap())],
+        );
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&lost.display().to_string()), "{format}: {err}");
+        assert!(!err.contains(".pseal-release"), "{format}: no temporary name in {err}");
+        assert!(!target.exists());
+    }
+    let beside: Vec<String> = std::fs::read_dir(world.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pseal-release"))
+        .collect();
+    assert!(beside.is_empty(), "a failed release leaves nothing: {beside:?}");
 }

@@ -19,37 +19,39 @@ pub(crate) struct DicomRelease {
     index_path: PathBuf,
     participants: BufWriter<File>,
     participants_path: PathBuf,
+    out: PathBuf,
 }
 
-fn scratch_err(path: &Path) -> impl Fn(std::io::Error) -> ReleaseError + '_ {
-    move |source| ReleaseError::Io {
-        path: path.to_path_buf(),
+/// Errors of the scratch files name the release being written, not a temporary name.
+fn scratch_err(out: &Path) -> impl Fn(std::io::Error) -> ReleaseError + '_ {
+    move |source| ReleaseError::Scratch {
+        out: out.to_path_buf(),
         source,
     }
 }
 
 impl DicomRelease {
     /// Starts the spooled tables in `work`.
-    pub(crate) fn new(work: &Path) -> Result<DicomRelease, ReleaseError> {
+    pub(crate) fn new(work: &Path, out: &Path) -> Result<DicomRelease, ReleaseError> {
         let index_path = work.join(INDEX_FILE);
         let participants_path = work.join("participants.tsv");
-        let file = File::create(&index_path).map_err(scratch_err(&index_path))?;
+        let file = File::create(&index_path).map_err(scratch_err(out))?;
         let mut index = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(BufWriter::new(file));
         index
             .write_record(INDEX_COLUMNS)
-            .map_err(|e| scratch_err(&index_path)(std::io::Error::other(e)))?;
-        let mut participants =
-            BufWriter::new(File::create(&participants_path).map_err(scratch_err(&participants_path))?);
+            .map_err(|e| scratch_err(out)(std::io::Error::other(e)))?;
+        let mut participants = BufWriter::new(File::create(&participants_path).map_err(scratch_err(out))?);
         participants
             .write_all(b"pseudonym\tage\tsex\tsessions\n")
-            .map_err(scratch_err(&participants_path))?;
+            .map_err(scratch_err(out))?;
         Ok(DicomRelease {
             index,
             index_path,
             participants,
             participants_path,
+            out: out.to_path_buf(),
         })
     }
 
@@ -88,7 +90,7 @@ impl DicomRelease {
             })?;
             self.index
                 .serialize(row)
-                .map_err(|e| scratch_err(&self.index_path)(std::io::Error::other(e)))?;
+                .map_err(|e| scratch_err(&self.out)(std::io::Error::other(e)))?;
             progress.event(Event::Advance { n: 1 });
         }
         let patient = Patient::from_rows(pseudonym, rows);
@@ -103,7 +105,7 @@ impl DicomRelease {
             super::metadata::tsv_field(&patient.sex),
             patient.sessions.len()
         )
-        .map_err(scratch_err(&self.participants_path))?;
+        .map_err(scratch_err(&self.out))?;
         Ok(())
     }
 
@@ -116,11 +118,11 @@ impl DicomRelease {
         let mut index = self
             .index
             .into_inner()
-            .map_err(|e| scratch_err(&self.index_path)(e.into_error()))?;
-        index.flush().map_err(scratch_err(&self.index_path))?;
+            .map_err(|e| scratch_err(&self.out)(e.into_error()))?;
+        index.flush().map_err(scratch_err(&self.out))?;
         drop(index);
         let mut participants = self.participants;
-        participants.flush().map_err(scratch_err(&self.participants_path))?;
+        participants.flush().map_err(scratch_err(&self.out))?;
         drop(participants);
         package.add_path(INDEX_FILE, &self.index_path).map_err(io_out)?;
         package

@@ -131,6 +131,14 @@ pub enum ReleaseError {
     /// BIDS without its options.
     #[error("--format bids needs the BIDS options (rules and dcm2niix)")]
     NoBidsOptions,
+    /// A scratch file beside the output could not be written (disk full, permissions).
+    #[error("{out}: the release's scratch files beside it cannot be written: {source}")]
+    Scratch {
+        /// The release being written.
+        out: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// Writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -261,11 +269,11 @@ pub fn release(
         total: Some(count_steps(store, &pseudonyms, request.format)?),
     });
     let mut bids_writer = match bids_options {
-        Some(o) => Some(BidsRelease::new(o, package.work_dir())?),
+        Some(o) => Some(BidsRelease::new(o, package.work_dir(), &out)?),
         None => None,
     };
     let mut dicom_writer = match bids_options {
-        None => Some(dicom::DicomRelease::new(package.work_dir())?),
+        None => Some(dicom::DicomRelease::new(package.work_dir(), &out)?),
         Some(_) => None,
     };
     for pseudonym in &pseudonyms {

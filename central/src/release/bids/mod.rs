@@ -102,6 +102,15 @@ pub(crate) struct BidsRelease<'a> {
     pub(crate) outcomes: SeriesOutcomes,
     /// The first not-converted series, for the summary.
     pub(crate) not_converted: Vec<NotConverted>,
+    out: PathBuf,
+}
+
+/// Errors of the scratch files name the release being written, not a temporary name.
+fn scratch_err(out: &Path) -> impl Fn(std::io::Error) -> ReleaseError + '_ {
+    move |source| ReleaseError::Scratch {
+        out: out.to_path_buf(),
+        source,
+    }
 }
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> ReleaseError + '_ {
@@ -126,15 +135,15 @@ fn bids_name(sub: &str, ses: &str, entities: &BTreeMap<String, String>, suffix: 
 
 impl<'a> BidsRelease<'a> {
     /// Starts the spooled tables in `work`.
-    pub(crate) fn new(options: &'a BidsOptions, work: &Path) -> Result<BidsRelease<'a>, ReleaseError> {
+    pub(crate) fn new(options: &'a BidsOptions, work: &Path, out: &Path) -> Result<BidsRelease<'a>, ReleaseError> {
         let participants_path = work.join("participants.tsv");
         let series_path = work.join("series.tsv");
-        let mut participants = BufWriter::new(File::create(&participants_path).map_err(io_at(&participants_path))?);
+        let mut participants = BufWriter::new(File::create(&participants_path).map_err(scratch_err(out))?);
         participants
             .write_all(b"participant_id\tpseudonym\tage\tsex\n")
-            .map_err(io_at(&participants_path))?;
-        let mut series = BufWriter::new(File::create(&series_path).map_err(io_at(&series_path))?);
-        writeln!(series, "{}", SERIES_COLUMNS.join("\t")).map_err(io_at(&series_path))?;
+            .map_err(scratch_err(out))?;
+        let mut series = BufWriter::new(File::create(&series_path).map_err(scratch_err(out))?);
+        writeln!(series, "{}", SERIES_COLUMNS.join("\t")).map_err(scratch_err(out))?;
         Ok(BidsRelease {
             options,
             participants,
@@ -143,6 +152,7 @@ impl<'a> BidsRelease<'a> {
             series_path,
             outcomes: SeriesOutcomes::default(),
             not_converted: Vec::new(),
+            out: out.to_path_buf(),
         })
     }
 
@@ -201,7 +211,7 @@ impl<'a> BidsRelease<'a> {
                 .map_or("n/a".to_string(), |a| a.to_string()),
             tsv_field(&patient.sex)
         )
-        .map_err(io_at(&self.participants_path))?;
+        .map_err(scratch_err(&self.out))?;
         Ok(())
     }
 
@@ -316,11 +326,21 @@ impl<'a> BidsRelease<'a> {
         let (input, output) = (scratch.join("in"), scratch.join("out"));
         let _ = std::fs::remove_dir_all(&scratch);
         for d in [&input, &output] {
-            std::fs::create_dir_all(d).map_err(io_at(d))?;
+            std::fs::create_dir_all(d).map_err(scratch_err(out))?;
         }
         for (i, row) in series.instances.iter().enumerate() {
             let link = input.join(format!("{:06}.dcm", i + 1));
-            link_or_copy(&archive.join(&row.path), &link).map_err(io_at(&link))?;
+            let src = archive.join(&row.path);
+            link_or_copy(&src, &link).map_err(|source| {
+                if src.is_file() {
+                    scratch_err(out)(source)
+                } else {
+                    ReleaseError::Io {
+                        path: src.clone(),
+                        source,
+                    }
+                }
+            })?;
         }
         let converted = self.options.converter.convert(&input, &output);
         let result = match converted {
@@ -353,7 +373,7 @@ impl<'a> BidsRelease<'a> {
             let Some(json) = &image.json else {
                 return Ok(Outcome::Failed("dcm2niix wrote no JSON sidecar".into()));
             };
-            let bytes = std::fs::read(json).map_err(io_at(json))?;
+            let bytes = std::fs::read(json).map_err(scratch_err(out))?;
             match clean_sidecar(&bytes) {
                 Ok(clean) => sidecars.push(clean),
                 Err(reason) => return Ok(Outcome::Failed(reason)),
@@ -451,14 +471,14 @@ impl<'a> BidsRelease<'a> {
             &files,
         ];
         let line = fields.iter().map(|f| tsv_field(f)).collect::<Vec<_>>().join("\t");
-        writeln!(self.series, "{line}").map_err(io_at(&self.series_path))?;
+        writeln!(self.series, "{line}").map_err(scratch_err(&self.out))?;
         Ok(())
     }
 
     /// Adds the participants table, the series table and the dictionaries.
     pub(crate) fn finish(mut self, package: &mut Package, out: &Path) -> Result<(), ReleaseError> {
-        self.participants.flush().map_err(io_at(&self.participants_path))?;
-        self.series.flush().map_err(io_at(&self.series_path))?;
+        self.participants.flush().map_err(scratch_err(&self.out))?;
+        self.series.flush().map_err(scratch_err(&self.out))?;
         let io_out = io_at(out);
         package
             .add_path("participants.tsv", &self.participants_path)
@@ -543,7 +563,7 @@ fn link_or_copy(src: &Path, link: &Path) -> std::io::Result<()> {
     if !src.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("archive file {} is missing", src.display()),
+            "the archive file is missing (restore the archive, or run import --repair)",
         ));
     }
     std::os::unix::fs::symlink(src, link)
