@@ -234,12 +234,16 @@ impl Store {
             tx.commit().map_err(db)?;
         }
         // Rows archived from now on carry their details: the scan above is not needed again.
-        self.conn
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('details_complete', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
-                [],
-            )
-            .map_err(db)?;
+        // (Written only after filling something, so that a run that finds nothing changes
+        // nothing; a new store records it at creation.)
+        if filled > 0 {
+            self.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('details_complete', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
+                    [],
+                )
+                .map_err(db)?;
+        }
         Ok((filled - unreadable, unreadable))
     }
 }

@@ -172,6 +172,9 @@ impl Store {
             [],
         )
         .map_err(db)?;
+        // A new store has no row from before schema 2 to read details back for.
+        tx.execute("INSERT INTO meta (key, value) VALUES ('details_complete', '1')", [])
+            .map_err(db)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('steward', ?1)",
             params![identity.recipient().to_string()],

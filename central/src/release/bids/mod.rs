@@ -22,6 +22,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Why a release stops at an archive file that is not there.
+const MISSING: &str = "the archive file is missing (restore the archive, or rebuild it with import --repair)";
+
 /// How many not-converted series the summary lists by name (all are in `sourcedata/series.tsv`).
 const SUMMARY_LIST_MAX: usize = 100;
 
@@ -233,6 +236,17 @@ impl<'a> BidsRelease<'a> {
         // of one name (then run-1, run-2… in series order).
         let mut decided = Vec::with_capacity(session.series.len());
         for series in &session.series {
+            // A missing file is a damaged archive, not a series dcm2niix could not convert: the
+            // release stops, as a DICOM release does.
+            for row in &series.instances {
+                let src = archive.join(&row.path);
+                if !src.is_file() {
+                    return Err(ReleaseError::Io {
+                        path: src,
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, MISSING),
+                    });
+                }
+            }
             let first = archive.join(&series.instances[0].path);
             let decision = match read_header(&first) {
                 Ok(header) => {
@@ -561,10 +575,7 @@ fn name_images(
 #[cfg(unix)]
 fn link_or_copy(src: &Path, link: &Path) -> std::io::Result<()> {
     if !src.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the archive file is missing (restore the archive, or run import --repair)",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, MISSING));
     }
     std::os::unix::fs::symlink(src, link)
 }
