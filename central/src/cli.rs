@@ -128,7 +128,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         pseudonyms: Option<PathBuf>,
         /// dicom: the archive's DICOM files with index.csv; bids: NIfTI + JSON sidecars made with
-        /// dcm2niix, checked by the BIDS validator.
+        /// dcm2niix, in the layout the BIDS validator accepts.
         #[arg(long, value_enum, default_value_t = ReleaseFormat::Dicom)]
         format: ReleaseFormat,
         /// The package to write (must not exist): one tar, age-encrypted to --to.
