@@ -15,8 +15,9 @@ pub const STAGING: &str = ".pseal-staging";
 pub const MARKER: &str = ".pseal-archive";
 /// Name of the index file inside the archive (contract).
 pub const INDEX_FILE: &str = "index.csv";
-/// Columns of `index.csv`, in order (contract: the first eight at least).
-pub const INDEX_COLUMNS: [&str; 11] = [
+/// Columns of `index.csv`, in order (contract: the first eight at least; columns are only ever
+/// appended, so readers select them by name).
+pub const INDEX_COLUMNS: [&str; 22] = [
     "pseudonym",
     "study_uid",
     "series_uid",
@@ -28,10 +29,21 @@ pub const INDEX_COLUMNS: [&str; 11] = [
     "patient_age",
     "patient_sex",
     "domain",
+    "session_index",
+    "days_since_first_session",
+    "series_number",
+    "instance_number",
+    "manufacturer",
+    "model",
+    "field_strength",
+    "sequence_name",
+    "slice_thickness",
+    "rows",
+    "columns",
 ];
 
-/// One row of `index.csv`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One row of `index.csv`; its fields serialize in the order of [`INDEX_COLUMNS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IndexRow {
     /// The pseudonym.
     pub pseudonym: String,
@@ -55,6 +67,64 @@ pub struct IndexRow {
     pub patient_sex: String,
     /// The pseudonym domain (research project) the patient belongs to.
     pub domain: String,
+    /// The patient's session (study) number, from 1, in order of shifted study date (and time);
+    /// `ses-NN` in a BIDS release. Computed when rows are read from the store.
+    pub session_index: String,
+    /// Days from the patient's first session to this one (empty without a study date).
+    pub days_since_first_session: String,
+    /// Series Number.
+    pub series_number: String,
+    /// Instance Number.
+    pub instance_number: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Manufacturer's Model Name.
+    pub model: String,
+    /// Magnetic Field Strength, tesla.
+    pub field_strength: String,
+    /// Sequence Name.
+    pub sequence_name: String,
+    /// Slice Thickness, mm.
+    pub slice_thickness: String,
+    /// Rows.
+    pub rows: String,
+    /// Columns.
+    pub columns: String,
+    /// Study Time: orders two sessions of one day; not a column.
+    #[serde(skip)]
+    pub study_time: String,
+}
+
+impl IndexRow {
+    /// The row of a freshly re-keyed instance (session fields are filled when read back).
+    pub fn new(pseudonym: &str, domain: &str, path: String, fields: crate::rekey::IndexFields) -> IndexRow {
+        let d = fields.details;
+        IndexRow {
+            pseudonym: pseudonym.to_string(),
+            study_uid: fields.study_uid,
+            series_uid: fields.series_uid,
+            sop_uid: fields.sop_uid,
+            modality: fields.modality,
+            study_date: fields.study_date,
+            series_description: fields.series_description,
+            path,
+            patient_age: fields.patient_age,
+            patient_sex: fields.patient_sex,
+            domain: domain.to_string(),
+            session_index: String::new(),
+            days_since_first_session: String::new(),
+            series_number: d.series_number,
+            instance_number: d.instance_number,
+            manufacturer: d.manufacturer,
+            model: d.model,
+            field_strength: d.field_strength,
+            sequence_name: d.sequence_name,
+            slice_thickness: d.slice_thickness,
+            rows: d.rows,
+            columns: d.columns,
+            study_time: d.study_time,
+        }
+    }
 }
 
 /// An archive folder.

@@ -1,6 +1,6 @@
 //! The command-line interface of `pseal-central` (clap definitions only).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// pseal-central — the data steward's offline tool: store, import, re-identification, audit.
@@ -157,11 +157,12 @@ pub enum Command {
         /// The pseudonym.
         pseudonym: String,
     },
-    /// Package part of the archive for a researcher: tar + zstd, age-encrypted to their recipient.
+    /// Package part of the archive for a researcher: DICOM or BIDS, as one tar age-encrypted to
+    /// their recipient (--out) or as a plain folder (--out-dir).
     ///
     /// Choose --all or --pseudonyms FILE.
     #[command(
-        after_help = "Example:\n  pseal-central release --store store --archive archive --to age1clmw…5mnymg --pseudonyms glio-7.txt --out releases/GLIO-7.tar.zst.age\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+        after_help = "Examples:\n  pseal-central release --store store --archive archive --to age1clmw…5mnymg --pseudonyms glio-7.txt --out releases/GLIO-7.tar.age\n  pseal-central release --store store --archive archive --to age1clmw…5mnymg --all --format bids --out releases/GLIO-bids.tar.age\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset), PSEAL_DCM2NIIX (the dcm2niix program for --format bids), SOURCE_DATE_EPOCH (the release date written into the metadata)."
     )]
     Release {
         /// The store folder.
@@ -170,9 +171,14 @@ pub enum Command {
         /// The archive folder.
         #[arg(long)]
         archive: PathBuf,
-        /// The researcher's age recipient (age1…).
-        #[arg(long, value_name = "AGE1…")]
-        to: String,
+        /// The researcher's age recipient (age1…); with --out.
+        #[arg(
+            long,
+            value_name = "AGE1…",
+            required_unless_present = "out_dir",
+            conflicts_with = "out_dir"
+        )]
+        to: Option<String>,
         /// The pseudonym domain (research project) to release from.
         #[arg(long, default_value = "default")]
         domain: String,
@@ -182,9 +188,33 @@ pub enum Command {
         /// Release only the pseudonyms listed in FILE (one per line).
         #[arg(long, value_name = "FILE")]
         pseudonyms: Option<PathBuf>,
-        /// The package to write (must not exist).
+        /// dicom: the archive's DICOM files with index.csv; bids: NIfTI + JSON sidecars made with
+        /// dcm2niix, in the layout the BIDS validator accepts.
+        #[arg(long, value_enum, default_value_t = ReleaseFormat::Dicom)]
+        format: ReleaseFormat,
+        /// The package to write (must not exist): one tar, age-encrypted to --to.
+        #[arg(long, value_name = "FILE", required_unless_present = "out_dir")]
+        out: Option<PathBuf>,
+        /// Write a plain folder instead (must not exist), for a steward who hands it over another way.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        out_dir: Option<PathBuf>,
+        /// Compression inside the package [default: none, so that stock `age -d | tar -x` opens it];
+        /// zstd makes a DICOM release about half the size (then `age -d | zstd -d | tar -x`).
+        #[arg(long, value_enum, conflicts_with = "out_dir")]
+        compress: Option<ReleaseCompression>,
+        /// BIDS: the classification rule file [default: the shipped rules for brain-tumour protocols].
+        #[arg(long, value_name = "FILE")]
+        bids_rules: Option<PathBuf>,
+        /// BIDS: keep series that were not converted (no rule matched, or dcm2niix failed) as
+        /// DICOM under sourcedata/dicom/.
         #[arg(long)]
-        out: PathBuf,
+        bids_keep_unconverted: bool,
+        /// BIDS: the dcm2niix program [default: PSEAL_DCM2NIIX, else dcm2niix on PATH].
+        #[arg(long, value_name = "PATH")]
+        dcm2niix: Option<PathBuf>,
+        /// The release settings (name, contact, how to cite, licence) [default: STORE/release.toml when present].
+        #[arg(long, value_name = "FILE")]
+        release_config: Option<PathBuf>,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -347,4 +377,22 @@ pub enum RecipientsAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Release formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseFormat {
+    /// The archive's DICOM files keyed by pseudonym, with index.csv.
+    Dicom,
+    /// BIDS: NIfTI images and JSON sidecars (dcm2niix), participants and sessions tables.
+    Bids,
+}
+
+/// Compression inside a release package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleaseCompression {
+    /// A plain tar.
+    None,
+    /// zstd.
+    Zstd,
 }

@@ -229,19 +229,7 @@ pub fn import_bundle_with(
         // The staged copy is spent: removing it now keeps the flush below from writing it to disk.
         let _ = std::fs::remove_file(staged);
         crate::fault::point("archive-file");
-        rows.push(IndexRow {
-            pseudonym: pseudonym_text.clone(),
-            study_uid: fields.study_uid,
-            series_uid: fields.series_uid,
-            sop_uid: fields.sop_uid,
-            modality: fields.modality,
-            study_date: fields.study_date,
-            series_description: fields.series_description,
-            path: rel,
-            patient_age: fields.patient_age,
-            patient_sex: fields.patient_sex,
-            domain: domain.to_string(),
-        });
+        rows.push(IndexRow::new(&pseudonym_text, domain, rel, fields));
         progress.event(Event::Advance { n: 1 });
     }
     if opener
@@ -337,9 +325,11 @@ fn check_site(store: &Store, p: &Path, manifest: &pseal::bundle::Manifest) -> Re
 }
 
 /// Rewrites `index.csv` when an import committed since it was last written (also after a crash
-/// between commit and index). Returns true when it was rewritten.
+/// between commit and index), after filling the details of rows a store older than schema 2
+/// archived. Returns true when it was rewritten.
 pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, StoreError> {
     let index = archive.dir().join(crate::archive::INDEX_FILE);
+    store.backfill_details(archive.dir())?;
     if !store.index_dirty()? {
         return Ok(false);
     }
@@ -383,30 +373,7 @@ impl Store {
             params![bundle_id, digest, site, patient_id, rows.len() as i64, now(), domain],
         )
         .map_err(db)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO instances (path, patient_id, bundle_id, study_uid, series_uid, sop_uid, modality, study_date, series_description, patient_age, patient_sex)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(db)?;
-            for r in rows {
-                stmt.execute(params![
-                    r.path,
-                    patient_id,
-                    bundle_id,
-                    r.study_uid,
-                    r.series_uid,
-                    r.sop_uid,
-                    r.modality,
-                    r.study_date,
-                    r.series_description,
-                    r.patient_age,
-                    r.patient_sex
-                ])
-                .map_err(db)?;
-            }
-        }
+        crate::store::instances::insert(&tx, patient_id, bundle_id, rows).map_err(db)?;
         // index.csv is rewritten after the commit; until then it is stale, and a crash in between
         // must not leave it so: the flag makes the next import rewrite it.
         tx.execute(
@@ -436,39 +403,6 @@ impl Store {
         self.conn
             .execute("UPDATE meta SET value = '0' WHERE key = 'index_dirty'", [])
             .map_err(|source| StoreError::Database { path, source })?;
-        Ok(())
-    }
-
-    /// Streams every archived instance as an index row, ordered by path.
-    pub fn for_each_index_row(&self, mut f: impl FnMut(IndexRow) -> std::io::Result<()>) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn_ref()
-            .prepare(
-                "SELECT p.pseudonym, i.study_uid, i.series_uid, i.sop_uid, i.modality, i.study_date, i.series_description, i.path, i.patient_age, i.patient_sex, p.domain
-                 FROM instances i JOIN patients p ON p.id = i.patient_id ORDER BY i.path",
-            )
-            .map_err(|e| self.db_err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.db_err(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.db_err(e))? {
-            let get = |i: usize| -> Result<String, StoreError> { r.get(i).map_err(|e| self.db_err(e)) };
-            let row = IndexRow {
-                pseudonym: get(0)?,
-                study_uid: get(1)?,
-                series_uid: get(2)?,
-                sop_uid: get(3)?,
-                modality: get(4)?,
-                study_date: get(5)?,
-                series_description: get(6)?,
-                path: get(7)?,
-                patient_age: get(8)?,
-                patient_sex: get(9)?,
-                domain: get(10)?,
-            };
-            f(row).map_err(|source| StoreError::Io {
-                path: self.db_path(),
-                source,
-            })?;
-        }
         Ok(())
     }
 }

@@ -14,7 +14,9 @@ use pseal::pseudonym::Pseudonym;
 use pseal::role::{PathError, Role};
 use pseal_central::import::import_bundle_with;
 use pseal_central::publish::{self, CredentialSources};
-use pseal_central::release::{read_pseudonyms, release, Selection};
+use pseal_central::release::bids::BidsOptions;
+use pseal_central::release::config::ReleaseConfig;
+use pseal_central::release::{read_pseudonyms, release, Compression, Format, Output, ReleaseRequest, Selection};
 use pseal_central::{Archive, ImportOutcome, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -274,29 +276,90 @@ fn run(cli: Cli) -> Result<u8> {
             domain,
             all,
             pseudonyms,
+            format,
             out,
+            out_dir,
+            compress,
+            bids_rules,
+            bids_keep_unconverted,
+            dcm2niix,
+            release_config,
             json,
         } => {
-            let to = to.parse().context("--to")?;
             let selection = match (all, pseudonyms) {
                 (true, _) => Selection::All,
                 (false, Some(file)) => Selection::Pseudonyms(read_pseudonyms(&file).map_err(anyhow::Error::msg)?),
                 (false, None) => bail!("say what to release: choose --all or --pseudonyms FILE"),
             };
+            let (format, bids) = match format {
+                cli::ReleaseFormat::Dicom => (Format::Dicom, None),
+                cli::ReleaseFormat::Bids => (
+                    Format::Bids,
+                    // Checked before the passphrase is asked for: a missing converter is found at once.
+                    Some(
+                        BidsOptions::load(bids_rules.as_deref(), dcm2niix.as_deref(), bids_keep_unconverted)
+                            .map_err(anyhow::Error::msg)?,
+                    ),
+                ),
+            };
+            let output = match (out, out_dir, to) {
+                (_, Some(dir), _) => Output::Folder(dir),
+                (Some(path), None, Some(to)) => Output::Package {
+                    path,
+                    to: to.parse().context("--to")?,
+                    compression: match compress {
+                        Some(cli::ReleaseCompression::None) | None => Compression::None,
+                        Some(cli::ReleaseCompression::Zstd) => Compression::Zstd,
+                    },
+                },
+                _ => bail!("say where to write the release: --out FILE with --to AGE1…, or --out-dir DIR"),
+            };
+            let (config, _) = ReleaseConfig::load(release_config.as_deref(), &store).map_err(anyhow::Error::msg)?;
+            let date = pseal_central::release::release_date().map_err(anyhow::Error::msg)?;
+            let request = ReleaseRequest {
+                domain,
+                selection,
+                format,
+                bids,
+                output,
+                config,
+                date,
+            };
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
-            s.check_domain(&domain, false, false)?;
+            s.check_domain(&request.domain, false, false)?;
             let archive = Archive::open_for(&s, &archive, false).map_err(|e| archive_error(&archive, e))?;
-            let summary = release(&mut s, &domain, &archive, &to, &selection, &out, &renderer)?;
+            let summary = release(&mut s, &archive, &request, &renderer)?;
             renderer.finish();
             if json {
                 // The same flat shape as every summary; `release` repeats it for programs written
                 // against the first version.
-                renderer.json_line(&serde_json::json!({
-                    "event": "summary", "patients": summary.patients, "instances": summary.instances,
-                    "out": summary.out, "sha256": summary.sha256, "release": summary,
-                }));
+                let mut line = serde_json::to_value(&summary)?;
+                line["event"] = "summary".into();
+                line["release"] = serde_json::to_value(&summary)?;
+                renderer.json_line(&line);
             } else {
+                for n in &summary.not_converted {
+                    println!(
+                        "{}: {} {} series {} ({}): {}",
+                        n.outcome,
+                        n.participant_id,
+                        n.session_id,
+                        n.series_number,
+                        if n.series_description.is_empty() {
+                            "no description"
+                        } else {
+                            &n.series_description
+                        },
+                        n.reason
+                    );
+                }
+                if let Some(o) = &summary.series {
+                    println!(
+                        "series: {} converted, {} excluded by a rule, {} matched by no rule, {} failed (all listed in bids/sourcedata/series.tsv)",
+                        o.converted, o.excluded, o.unmatched, o.failed
+                    );
+                }
                 println!(
                     "released {} and {} to {}; sha256 {}",
                     plural(summary.patients, "patient", "patients"),

@@ -38,6 +38,62 @@ pub struct IndexFields {
     pub patient_age: String,
     /// Sex as exported.
     pub patient_sex: String,
+    /// The attributes researchers filter on (scanner, sequence, geometry).
+    pub details: InstanceDetails,
+}
+
+/// Attributes of an instance that the index lists for filtering, as written in the file (text,
+/// trimmed; empty when absent). None of them identifies a patient: the profile keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceDetails {
+    /// Study Time (shifting whole days keeps it); orders two sessions of one day.
+    pub study_time: String,
+    /// Series Number.
+    pub series_number: String,
+    /// Instance Number.
+    pub instance_number: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Manufacturer's Model Name.
+    pub model: String,
+    /// Magnetic Field Strength (tesla).
+    pub field_strength: String,
+    /// Sequence Name.
+    pub sequence_name: String,
+    /// Slice Thickness (mm).
+    pub slice_thickness: String,
+    /// Rows.
+    pub rows: String,
+    /// Columns.
+    pub columns: String,
+}
+
+impl InstanceDetails {
+    /// Reads the details from a (re-keyed or archived) instance's attributes.
+    pub fn of(obj: &InMemDicomObject) -> InstanceDetails {
+        let text = |tag| element_text(obj, tag);
+        InstanceDetails {
+            study_time: text(tags::STUDY_TIME),
+            series_number: text(tags::SERIES_NUMBER),
+            instance_number: text(tags::INSTANCE_NUMBER),
+            manufacturer: text(tags::MANUFACTURER),
+            model: text(tags::MANUFACTURER_MODEL_NAME),
+            field_strength: text(tags::MAGNETIC_FIELD_STRENGTH),
+            sequence_name: text(tags::SEQUENCE_NAME),
+            slice_thickness: text(tags::SLICE_THICKNESS),
+            rows: text(tags::ROWS),
+            columns: text(tags::COLUMNS),
+        }
+    }
+}
+
+/// The value of a top-level attribute as text, trimmed of padding; empty when absent or binary.
+pub fn element_text(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_matches(['\0', ' ']).to_string())
+        .unwrap_or_default()
 }
 
 /// Why an instance could not be re-keyed.
@@ -207,6 +263,7 @@ pub fn rekey(
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .unwrap_or_default()
     };
+    let details = InstanceDetails::of(&object);
     let sop_uid = text(&object, tags::SOP_INSTANCE_UID);
     if sop_uid.is_empty() {
         return Err(RekeyError::Missing {
@@ -223,6 +280,7 @@ pub fn rekey(
         series_description: text(&object, tags::SERIES_DESCRIPTION),
         patient_age: text(&object, tags::PATIENT_AGE),
         patient_sex: text(&object, tags::PATIENT_SEX),
+        details,
     };
     if fields.study_uid.is_empty() {
         return Err(RekeyError::Missing {

@@ -32,6 +32,8 @@ pub enum Role {
     StoreFolder,
     /// `pseal-central release --out`.
     ReleaseFile,
+    /// `pseal-central release --out-dir`.
+    ReleaseFolder,
     /// `pseal-central release --pseudonyms`.
     PseudonymsFile,
     /// A bundle given to `import` or `inspect`.
@@ -51,6 +53,7 @@ impl Role {
             Role::ArchiveFolder => "archive folder",
             Role::StoreFolder => "store folder",
             Role::ReleaseFile => "release file",
+            Role::ReleaseFolder => "release folder",
             Role::PseudonymsFile => "pseudonyms file",
             Role::Bundle => "bundle",
             Role::ConfigFile => "configuration file",

@@ -1,6 +1,6 @@
 //! Publishing a release into the network's database, a DICOMweb server (`pseal-central publish`).
 //!
-//! The release (`pseal-central release`: age → zstd → tar) is read as a stream and its instances
+//! The release (`pseal-central release`: age → tar, or age → zstd → tar with `--compress zstd`) is read as a stream and its instances
 //! go straight into STOW-RS requests, several in flight: no plaintext copy touches the disk. The
 //! run is idempotent and resumable because the server is asked (QIDO-RS), study by study, which
 //! instances it already holds, and only the others are sent; after sending, the same question

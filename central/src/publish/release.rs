@@ -1,4 +1,4 @@
-//! A release as a stream: age-decrypted with the recipient's identity, zstd-decompressed, read
+//! A release as a stream: age-decrypted with the recipient's identity, zstd-decompressed when it is compressed, read
 //! as tar entry after entry, never written to disk. Instances are the entries laid out as the
 //! archive is (`archive/<pseudonym>/<study>/<series>/<sop>.dcm`); `archive/index.csv` is read by
 //! column name; any other entry (a README, checksums, a data dictionary) is passed over.
@@ -6,7 +6,7 @@
 use super::stow::Part;
 use super::PublishError;
 use pseal::keys::StewardIdentity;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Where the release's index is.
@@ -40,9 +40,20 @@ pub fn open(path: &Path, identity: &StewardIdentity, identity_file: &Path) -> Re
             },
             other => bad(other.to_string()),
         })?;
-    let zstd = zstd::stream::read::Decoder::new(plain).map_err(|e| bad(format!("not zstd inside: {e}")))?;
-    Ok(tar::Archive::new(Box::new(zstd) as Box<dyn Read>))
+    // A release is a plain tar by default and zstd-compressed with `release --compress zstd`:
+    // the frame's magic number says which.
+    let mut plain = BufReader::with_capacity(1 << 16, plain);
+    let head = plain.fill_buf().map_err(|e| bad(format!("cannot decrypt: {e}")))?;
+    let stream: Box<dyn Read> = if head.starts_with(&ZSTD_MAGIC) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(plain).map_err(|e| bad(format!("not zstd inside: {e}")))?)
+    } else {
+        Box::new(plain)
+    };
+    Ok(tar::Archive::new(stream))
 }
+
+/// The first bytes of a zstd frame (RFC 8878, 3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// What an entry of the release is.
 #[derive(Debug, Clone, PartialEq, Eq)]

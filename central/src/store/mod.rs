@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod domains;
+pub mod instances;
 pub mod pseudonyms;
 mod schema;
 mod secrets;
@@ -172,6 +173,9 @@ impl Store {
             [],
         )
         .map_err(db)?;
+        // A new store has no row from before schema 2 to read details back for.
+        tx.execute("INSERT INTO meta (key, value) VALUES ('details_complete', '1')", [])
+            .map_err(db)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('steward', ?1)",
             params![identity.recipient().to_string()],
@@ -213,7 +217,7 @@ impl Store {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
         let identity = StewardIdentity::read_encrypted(&identity_path, passphrase)?;
-        let conn = open_connection(&db_path)?;
+        let mut conn = open_connection(&db_path)?;
         let db = |source| StoreError::Database {
             path: db_path.clone(),
             source,
@@ -230,6 +234,7 @@ impl Store {
                 identity: identity.recipient().to_string(),
             });
         }
+        schema::migrate(&mut conn).map_err(db)?;
         let sealed: String = conn
             .query_row("SELECT value FROM meta WHERE key = 'secrets'", [], |r| r.get(0))
             .map_err(db)?;

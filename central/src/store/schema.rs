@@ -1,7 +1,8 @@
 //! The store's SQLite schema and connection settings.
 
-/// Schema version written into `meta`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version written into `meta`. Version 2 added the instance details of `index.csv`
+/// (see [`migrate`]).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Durability and integrity settings applied to every connection: WAL, synchronous FULL (a
 /// committed import survives power loss), foreign keys, and a busy timeout so that a second
@@ -61,8 +62,19 @@ CREATE TABLE instances (
     study_date  TEXT NOT NULL,
     series_description TEXT NOT NULL,
     patient_age TEXT NOT NULL,
-    patient_sex TEXT NOT NULL
+    patient_sex TEXT NOT NULL,
+    study_time      TEXT,
+    series_number   TEXT,
+    instance_number TEXT,
+    manufacturer    TEXT,
+    model           TEXT,
+    field_strength  TEXT,
+    sequence_name   TEXT,
+    slice_thickness TEXT,
+    image_rows      TEXT,
+    image_columns   TEXT
 );
+CREATE INDEX instances_by_patient ON instances (patient_id, study_uid);
 CREATE TABLE audit (
     seq       INTEGER PRIMARY KEY,
     at        INTEGER NOT NULL,
@@ -72,3 +84,46 @@ CREATE TABLE audit (
     hash      TEXT NOT NULL
 );
 ";
+
+/// Columns version 2 added to `instances`: NULL in rows archived before (the archive files are
+/// read again to fill them, `Store::backfill_details`).
+const DETAIL_COLUMNS: [&str; 10] = [
+    "study_time",
+    "series_number",
+    "instance_number",
+    "manufacturer",
+    "model",
+    "field_strength",
+    "sequence_name",
+    "slice_thickness",
+    "image_rows",
+    "image_columns",
+];
+
+/// Brings a version 1 store to the current schema, in one immediate transaction (a second
+/// process opening the store at the same time waits, then finds nothing to do).
+pub fn migrate(conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    let version = |c: &rusqlite::Connection| -> rusqlite::Result<i64> {
+        let v: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        ))?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(1))
+    };
+    if version(conn)? >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if version(&tx)? < 2 {
+        for column in DETAIL_COLUMNS {
+            tx.execute_batch(&format!("ALTER TABLE instances ADD COLUMN {column} TEXT"))?;
+        }
+        tx.execute_batch("CREATE INDEX IF NOT EXISTS instances_by_patient ON instances (patient_id, study_uid)")?;
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()
+}
