@@ -1,6 +1,6 @@
 //! The command-line interface of `pseal` (clap definitions only).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// pseal — de-identify DICOM studies and seal them for the research network's data steward.
@@ -33,6 +33,10 @@ pub enum Command {
         /// The attribute holding the local patient ID (keyword or (gggg,eeee)).
         #[arg(long, default_value = "PatientID")]
         local_id_attribute: String,
+        /// Cross-site linkage: `on` also seals family name, given names, birth name, birth date
+        /// and sex for the steward to link this site's patients with other sites' (docs/linkage.md).
+        #[arg(long, value_enum, default_value = "off")]
+        linkage: Switch,
     },
     /// De-identify every DICOM file under INPUT and write one sealed bundle per patient into OUT.
     Export {
@@ -73,4 +77,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }

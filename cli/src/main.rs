@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
-use pseal::config::{validate_site_name, LocalIdSource, SiteConfig};
+use pseal::config::{validate_site_name, LinkageConfig, LocalIdSource, SiteConfig};
 use pseal::deid::{DeidConfig, Options};
 use pseal::export::{self, ExportContext};
 use pseal::keys::SiteSecretKey;
@@ -40,7 +40,15 @@ fn run(cli: Cli) -> Result<u8> {
             recipients,
             options,
             local_id_attribute,
-        } => init(&config, &site, &recipients, &options, &local_id_attribute),
+            linkage,
+        } => init(
+            &config,
+            &site,
+            &recipients,
+            &options,
+            &local_id_attribute,
+            linkage == cli::Switch::On,
+        ),
         Command::Export {
             config,
             input,
@@ -57,7 +65,14 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, local_id_attribute: &str) -> Result<u8> {
+fn init(
+    config_path: &Path,
+    site: &str,
+    recipients: &[String],
+    options: &str,
+    local_id_attribute: &str,
+    linkage: bool,
+) -> Result<u8> {
     validate_site_name(site).map_err(anyhow::Error::msg)?;
     if recipients.is_empty() {
         bail!("at least one --recipient age1… (the steward's) is required");
@@ -91,6 +106,7 @@ fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, lo
             options,
             ..DeidConfig::default()
         },
+        linkage: LinkageConfig { enabled: linkage },
     };
     config.local_id.tag().context("--local-id-attribute")?;
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {

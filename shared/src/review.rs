@@ -82,6 +82,10 @@ pub struct SealedSummary {
     pub values: BTreeMap<String, u64>,
     /// Birth dates recorded (for age at scan).
     pub birth_dates: u64,
+    /// With cross-site linkage on: the fields sealed for the steward to link patients across
+    /// sites (names of fields; their values are never in a report).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub linkage_fields: Vec<String>,
 }
 
 /// A de-identified file written under a pending name, waiting for its final one.
@@ -132,7 +136,14 @@ pub fn review(
         quarantined: scanned.quarantined.clone(),
         skipped: scanned.skipped.clone(),
         actions: ActionCounts::default(),
-        sealed_identity: SealedSummary::default(),
+        sealed_identity: SealedSummary {
+            linkage_fields: if ctx.config.linkage.enabled {
+                crate::linkage::FIELD_NAMES.iter().map(|f| f.to_string()).collect()
+            } else {
+                Vec::new()
+            },
+            ..SealedSummary::default()
+        },
     };
     let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
     progress.event(Event::Phase {
@@ -299,6 +310,13 @@ impl ReviewReport {
             let _ = writeln!(
                 md,
                 "- {attr}: {n} original value(s), written back shifted by the steward"
+            );
+        }
+        if !s.linkage_fields.is_empty() {
+            let _ = writeln!(
+                md,
+                "- for cross-site linkage (this site has it on), per patient: {} — the steward encodes them and keeps only the encodings",
+                s.linkage_fields.join(", ")
             );
         }
         let _ = writeln!(md, "\n## Quarantined (not exported)\n");

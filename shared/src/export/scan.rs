@@ -7,6 +7,7 @@
 use super::report::LeftOut;
 use super::ExportError;
 use crate::identity::LocalId;
+use crate::linkage::{FileFields, LinkageTally};
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub struct Scanned {
     pub skipped: Vec<LeftOut>,
     /// DICOM files left out at scan time (unreadable header, no local ID).
     pub quarantined: Vec<LeftOut>,
+    /// Per patient, the linkage fields of its files (only when the scan was asked for them).
+    pub linkage: BTreeMap<LocalId, LinkageTally>,
 }
 
 /// A path relative to the input folder, for reports (falls back to the file name).
@@ -65,6 +68,18 @@ fn scan_threads() -> usize {
 
 /// Scans `input` recursively.
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
+    scan_with(input, local_id_tag, false, progress)
+}
+
+/// [`scan`], also tallying each patient's linkage fields when `linkage` (a site with cross-site
+/// linkage on): the header of each file is then parsed up to the end of group 0010, from the
+/// walk the scan does anyway.
+pub fn scan_with(
+    input: &Path,
+    local_id_tag: dicom_core::Tag,
+    linkage: bool,
+    progress: &dyn Progress,
+) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
         reason: e.to_string(),
@@ -116,7 +131,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
                 let Ok(path) = item else {
                     return Looked::WalkError;
                 };
-                let looked = look(path, local_id_tag);
+                let looked = look(path, local_id_tag, linkage);
                 progress.event(Event::Advance { n: 1 });
                 looked
             })
@@ -137,7 +152,12 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         };
         let rel = relative(input, &path);
         match looked {
-            Looked::Dicom(id) => scanned.patients.entry(id).or_default().push(path),
+            Looked::Dicom(id, fields) => {
+                if let Some(fields) = fields {
+                    scanned.linkage.entry(id.clone()).or_default().add(fields);
+                }
+                scanned.patients.entry(id).or_default().push(path)
+            }
             Looked::NotDicom => scanned.skipped.push(LeftOut {
                 path: rel,
                 reason: "not a DICOM Part 10 file (no DICM marker)".into(),
@@ -166,8 +186,8 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
 
 /// What the scan learnt about one file.
 enum Looked {
-    /// A Part 10 file of this patient.
-    Dicom(LocalId),
+    /// A Part 10 file of this patient, with its linkage fields when asked for.
+    Dicom(LocalId, Option<FileFields>),
     NotDicom,
     CannotRead(std::io::Error),
     NoLocalId,
@@ -176,7 +196,7 @@ enum Looked {
     WalkError,
 }
 
-fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
+fn look(path: &Path, tag: dicom_core::Tag, linkage: bool) -> Looked {
     // One open for the marker and the walk: on a cold disk every open and first read waits.
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -187,11 +207,22 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
         Ok(false) => return Looked::NotDicom,
         Err(e) => return Looked::CannotRead(e),
     }
-    match crate::part10::walk_file(file, Some(tag))
-        .map_err(|e| super::instance::parser_reason(&e))
-        .and_then(|walked| local_id_in(&walked, tag))
-    {
-        Ok(Some(id)) => Looked::Dicom(id),
+    let walked = match crate::part10::walk_file(file, Some(tag)) {
+        Ok(walked) => walked,
+        Err(e) => return Looked::Unreadable(super::instance::parser_reason(&e)),
+    };
+    match local_id_in(&walked, tag) {
+        // A header that does not parse this far is left for de-identification to judge (and
+        // quarantine with its reason); it adds nothing to the tally.
+        Ok(Some(id)) => Looked::Dicom(
+            id,
+            linkage.then(|| {
+                walked
+                    .parse_until(crate::linkage::PARSE_UNTIL)
+                    .map(|object| crate::linkage::read_fields(&object))
+                    .unwrap_or_default()
+            }),
+        ),
         Ok(None) => Looked::NoLocalId,
         Err(reason) => Looked::Unreadable(reason),
     }
