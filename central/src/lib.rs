@@ -3,12 +3,13 @@
 //! `pseal-central` (the binary) parses arguments and prints; everything it does is here.
 //! [`store`] holds pseudonyms, sites, secrets and the audit chain in one SQLite file next to the
 //! passphrase-protected steward identity; [`import`] verifies bundles and drives [`rekey`] and
-//! [`archive`].
+//! [`archive`]; [`linkage`] gives one pseudonym to a patient seen at two sites.
 #![forbid(unsafe_code)]
 
 pub mod archive;
 pub mod fault;
 pub mod import;
+pub mod linkage;
 pub mod rekey;
 pub mod release;
 pub mod store;

@@ -178,6 +178,12 @@ impl<R: Read> IdentityOpener<R> {
         &self.header
     }
 
+    /// Takes the linkage fields out of the header, so the caller can encode them and drop them
+    /// at once instead of holding them for the whole import.
+    pub fn take_linkage(&mut self) -> Option<LinkageRecord> {
+        self.header.linkage.take()
+    }
+
     /// The next instance record, or `None` at the end.
     pub fn next_record(&mut self) -> Result<Option<InstanceRecord>, IdentityError> {
         if self.reader.fill_buf()?.is_empty() {
