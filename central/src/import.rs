@@ -13,6 +13,7 @@
 
 use crate::archive::{Archive, IndexRow};
 use crate::rekey::{self, RekeyContext, RekeyError};
+use crate::store::links::ImportLink;
 use crate::store::{audit, now, SiteStatus, Store, StoreError};
 use pseal::bundle::{BundleError, BundleReader};
 use pseal::identity::{IdentityError, IdentityOpener};
@@ -33,6 +34,8 @@ pub enum ImportOutcome {
         instances: u64,
         /// True when the pseudonym was minted by this import.
         minted: bool,
+        /// What cross-site linkage did with the patient's linkage fields.
+        linkage: ImportLink,
     },
     /// The same bundle was imported before; nothing changed.
     AlreadyImported,
@@ -178,10 +181,20 @@ pub fn import_bundle_with(
         });
     }
     let local_id = opener.header().local_id.clone();
-    let patient = store
+    let owner = store
         .lookup_or_mint(domain, &manifest.site, &local_id)
         .map_err(store_err)?;
     crate::fault::point("minted");
+    // Cross-site linkage (a bundle from a site with linkage on): the fields are encoded and
+    // matched the first time this patient brings them, and dropped here either way.
+    let linkage = match opener.take_linkage() {
+        Some(record) => store
+            .link_on_import(domain, &manifest.site, &owner, record)
+            .map_err(store_err)?,
+        None => ImportLink::NotAsked,
+    };
+    // A merged patient's studies go under the surviving pseudonym, with its date offset.
+    let patient = store.effective_patient(&owner).map_err(store_err)?;
 
     let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
@@ -277,7 +290,7 @@ pub fn import_bundle_with(
             &manifest.bundle_id,
             &digest,
             &manifest.site,
-            patient.id,
+            (owner.id, patient.id),
             &rows,
             domain,
             repairing,
@@ -296,7 +309,8 @@ pub fn import_bundle_with(
     Ok(ImportOutcome::Imported {
         pseudonym: patient.pseudonym,
         instances,
-        minted: patient.minted,
+        minted: owner.minted,
+        linkage,
     })
 }
 
@@ -354,14 +368,16 @@ pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, Store
 }
 
 impl Store {
-    /// Records an imported bundle, its instances and the audit entry in one transaction.
+    /// Records an imported bundle, its instances and the audit entry in one transaction. The
+    /// bundle belongs to `owner` (its site and local ID); its instances to `patient` (the owner,
+    /// or the survivor it was merged into).
     #[allow(clippy::too_many_arguments)]
     fn record_import(
         &mut self,
         bundle_id: &str,
         digest: &str,
         site: &str,
-        patient_id: i64,
+        (owner, patient_id): (i64, i64),
         rows: &[IndexRow],
         domain: &str,
         repairing: bool,
@@ -379,7 +395,7 @@ impl Store {
         tx.execute(
             // A repair finds the bundle recorded already and keeps that record.
             "INSERT OR IGNORE INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
-            params![bundle_id, digest, site, patient_id, rows.len() as i64, now(), domain],
+            params![bundle_id, digest, site, owner, rows.len() as i64, now(), domain],
         )
         .map_err(db)?;
         {

@@ -2,6 +2,7 @@
 //! everything else is in the `pseal_central` library.
 
 mod cli;
+mod links_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -12,13 +13,14 @@ use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use pseal_central::import::import_bundle_with;
 use pseal_central::release::{read_pseudonyms, release, Selection};
+use pseal_central::store::links::ImportLink;
 use pseal_central::{Archive, ImportOutcome, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit status when everything succeeded.
-const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit status when the command ran but something was refused or failed verification.
 const EXIT_REFUSED: u8 = 1;
 /// Exit status when the command could not run.
@@ -62,7 +64,7 @@ fn passphrase(confirm: bool) -> Result<Passphrase> {
     Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
 }
 
-fn open(store: &Path) -> Result<Store> {
+pub(crate) fn open(store: &Path) -> Result<Store> {
     Ok(Store::open(store, &passphrase(false)?)?)
 }
 
@@ -128,18 +130,40 @@ fn run(cli: Cli) -> Result<u8> {
             domain,
             repair,
             json,
+            auto_link,
+            link_upper,
+            link_lower,
             bundles,
-        } => import(&store, &archive, &domain, repair, json, &bundles),
-        Command::Check { pseudonym } => match pseudonym.parse::<Pseudonym>() {
-            Ok(p) => {
-                println!("{p} is well-formed");
-                Ok(EXIT_OK)
+        } => {
+            let policy = pseal_central::linkage::Policy {
+                upper: link_upper,
+                lower: link_lower,
+                auto_link,
+                ..Default::default()
+            };
+            policy.validate().map_err(anyhow::Error::msg)?;
+            import(&store, &archive, &domain, repair, json, policy, &bundles)
+        }
+        Command::Links { action } => links_cmd::run(action),
+        Command::Check { store, pseudonym } => {
+            match pseudonym.parse::<Pseudonym>() {
+                Ok(p) => {
+                    let merged = match &store {
+                        Some(dir) => Store::merged_into(dir, &p.to_string())?,
+                        None => None,
+                    };
+                    match merged {
+                    Some(survivor) => println!("{p} is well-formed; it was merged into {survivor} (same patient at two sites): use {survivor}"),
+                    None => println!("{p} is well-formed"),
+                }
+                    Ok(EXIT_OK)
+                }
+                Err(e) => {
+                    println!("{} is not a valid pseudonym: {e}", pseudonym.escape_default());
+                    Ok(EXIT_REFUSED)
+                }
             }
-            Err(e) => {
-                println!("{} is not a valid pseudonym: {e}", pseudonym.escape_default());
-                Ok(EXIT_REFUSED)
-            }
-        },
+        }
         Command::Reidentify {
             store,
             reason,
@@ -169,6 +193,26 @@ fn run(cli: Cli) -> Result<u8> {
                     id.local_id.expose(),
                     id.site
                 );
+            }
+            // A merged patient is also each (site, local ID) merged into it.
+            for other in s.merged_rows(&p)? {
+                if let Some((_, m)) = s.open_identity(&other)? {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "pseudonym": p.to_string(), "merged": other.to_string(), "site": m.site, "local_id": m.local_id.expose() })
+                        );
+                    } else {
+                        println!(
+                            "pseudonym {p} is also local ID {} at site {} (merged from {other})",
+                            m.local_id.expose(),
+                            m.site
+                        );
+                    }
+                }
+            }
+            if let Some(survivor) = Store::merged_into(&store, &p.to_string())? {
+                eprintln!("{p} was merged into {survivor}: its studies are under {survivor}");
             }
             Ok(EXIT_OK)
         }
@@ -235,6 +279,17 @@ fn run(cli: Cli) -> Result<u8> {
             let id = pseal::identity::LocalId::new(&local_id).context("--local-id is empty")?;
             let mut s = open(&store)?;
             let found = s.lookup(&domain, &site, &id)?;
+            // The pseudonym the patient's studies are under: a merged patient's survivor.
+            let found = match found {
+                Some(p) => Some(match Store::merged_into(&store, &p.to_string())? {
+                    Some(survivor) => {
+                        eprintln!("(merged into {survivor}; its own pseudonym was {p})");
+                        survivor.parse().unwrap_or(p)
+                    }
+                    None => p,
+                }),
+                None => None,
+            };
             s.audit(
                 "lookup",
                 &serde_json::json!({ "site": site, "domain": domain, "found": found.as_ref().map(ToString::to_string), "reason": reason }),
@@ -316,6 +371,7 @@ fn import(
     domain: &str,
     repair: bool,
     json: bool,
+    policy: pseal_central::linkage::Policy,
     bundles: &[PathBuf],
 ) -> Result<u8> {
     let renderer = Renderer::new(json);
@@ -323,15 +379,19 @@ fn import(
         renderer.say("another pseal-central holds the store; waiting for it to finish…")
     })?;
     let mut store = open(store_dir)?;
+    store.set_link_policy(policy)?;
     let archive = Archive::open_for(&store, archive_dir, repair)?;
     let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
+    let (mut queued, mut auto_linked) = (0u64, 0u64);
     for bundle in bundles {
         renderer.event(Event::Phase {
             name: "import",
             total: None,
         });
         match import_bundle_with(&mut store, &archive, bundle, domain, repair, &renderer) {
-            Ok(ImportOutcome::Imported { instances: n, .. }) => {
+            Ok(ImportOutcome::Imported {
+                instances: n, linkage, ..
+            }) => {
                 imported += 1;
                 instances += n;
                 renderer.event(Event::Imported {
@@ -339,7 +399,18 @@ fn import(
                     outcome: "imported",
                     instances: n,
                 });
-                renderer.say(&format!("imported {} ({n} instances)", bundle.display()));
+                let note = match linkage {
+                    ImportLink::Queued(k) => {
+                        queued += k as u64;
+                        format!("; {k} possible match(es) at other sites queued for review")
+                    }
+                    ImportLink::AutoLinked(link) => {
+                        auto_linked += 1;
+                        format!("; linked automatically to a patient of another site (link {link})")
+                    }
+                    _ => String::new(),
+                };
+                renderer.say(&format!("imported {} ({n} instances){note}", bundle.display()));
             }
             Ok(ImportOutcome::Repaired { instances: n }) => {
                 imported += 1;
@@ -380,10 +451,13 @@ fn import(
     if json {
         renderer.json_line(&serde_json::json!({
             "event": "summary", "imported": imported, "already_imported": already, "refused": refused,
-            "instances": instances, "archive": archive_dir,
+            "instances": instances, "archive": archive_dir, "links_queued": queued, "auto_linked": auto_linked,
         }));
     } else {
         println!("{imported} bundle(s) imported ({instances} instances), {already} already imported, {refused} refused; archive: {}", archive_dir.display());
+        if queued > 0 || auto_linked > 0 {
+            println!("cross-site linkage: {auto_linked} patient(s) linked automatically, {queued} link(s) queued; review with `pseal-central links list --store {}`", store_dir.display());
+        }
     }
     Ok(if refused == 0 { EXIT_OK } else { EXIT_REFUSED })
 }

@@ -8,7 +8,7 @@
 //! as the archive's instance rows, so it always describes the archive. A link decided but not
 //! yet carried out (`pending`) is finished by running the command again (`linkage::merge`).
 
-use super::{now, PatientRef, Store, StoreError};
+use super::{now, PatientRef, Store, StoreError, StoreSecrets};
 use crate::linkage::{self, Candidate, Clear, Decision, Encoded, FieldScores, LinkageKeys, Policy, Probe, Weights};
 use pseal::linkage::LinkageRecord;
 use pseal::pseudonym::Pseudonym;
@@ -180,12 +180,6 @@ impl Store {
         self.linkage.keys.get_or_init(|| self.secrets.linkage_keys())
     }
 
-    fn linkage_aad(patient_id: i64) -> Vec<u8> {
-        let mut aad = b"pseal linkage record v1".to_vec();
-        aad.extend_from_slice(&patient_id.to_be_bytes());
-        aad
-    }
-
     /// The stored encoded record of a patient.
     pub fn linkage_record(&self, patient_id: i64) -> Result<Option<(String, Encoded)>, StoreError> {
         let row: Option<(String, Vec<u8>)> = self
@@ -197,87 +191,8 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.db_err(e))?;
-        row.map(|(site, sealed)| Ok((site, self.open_encoded(patient_id, &sealed)?)))
+        row.map(|(site, sealed)| Ok((site, open_encoded(&self.secrets, patient_id, &sealed)?)))
             .transpose()
-    }
-
-    fn open_encoded(&self, patient_id: i64, sealed: &[u8]) -> Result<Encoded, StoreError> {
-        let plain = self
-            .secrets
-            .open_row(&Self::linkage_aad(patient_id), sealed)
-            .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))?;
-        Encoded::from_bytes(&plain)
-            .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))
-    }
-
-    /// The candidates of `probe` in `domain`: stored patients of other sites sharing a blocking
-    /// token, scored, leaving out clusters that already hold a patient of `site`.
-    pub fn linkage_candidates(
-        &self,
-        domain: &str,
-        site: &str,
-        patient_id: i64,
-        tokens: &[[u8; 16]],
-        probe: &mut Probe<'_>,
-    ) -> Result<Vec<Candidate>, StoreError> {
-        if tokens.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders = vec!["?"; tokens.len()].join(",");
-        let sql = format!(
-            "SELECT DISTINCT r.patient_id, r.site, COALESCE(a.survivor_id, r.patient_id), r.sealed
-             FROM linkage_blocks b JOIN linkage_records r ON r.patient_id = b.patient_id
-             JOIN patients p ON p.id = r.patient_id
-             LEFT JOIN aliases a ON a.patient_id = r.patient_id
-             WHERE b.token IN ({placeholders}) AND p.domain = ?"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.db_err(e))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = tokens.iter().map(|t| t as &dyn rusqlite::ToSql).collect();
-        values.push(&domain);
-        let rows: Vec<(i64, String, i64, Vec<u8>)> = stmt
-            .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| self.db_err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.db_err(e))?;
-        let weights = Weights::default_weights();
-        let mut excluded_clusters = BTreeSet::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for (candidate, candidate_site, cluster, sealed) in rows {
-            if candidate == patient_id {
-                continue;
-            }
-            if candidate_site == site {
-                excluded_clusters.insert(cluster);
-                continue;
-            }
-            let encoded = self.open_encoded(candidate, &sealed)?;
-            out.push(Candidate {
-                patient: candidate,
-                cluster,
-                scores: probe.score(&encoded, &weights),
-            });
-        }
-        // A cluster reached only through another row may still hold a patient of this site.
-        let mut check = self
-            .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM linkage_records r LEFT JOIN aliases a ON a.patient_id = r.patient_id
-                 WHERE COALESCE(a.survivor_id, r.patient_id) = ?1 AND r.site = ?2)",
-            )
-            .map_err(|e| self.db_err(e))?;
-        for cluster in out.iter().map(|c| c.cluster).collect::<BTreeSet<_>>() {
-            if excluded_clusters.contains(&cluster) {
-                continue;
-            }
-            let same_site: bool = check
-                .query_row(params![cluster, site], |r| r.get(0))
-                .map_err(|e| self.db_err(e))?;
-            if same_site {
-                excluded_clusters.insert(cluster);
-            }
-        }
-        out.retain(|c| !excluded_clusters.contains(&c.cluster));
-        Ok(out)
     }
 
     /// Import's linkage step for `patient` (just looked up or minted at `site`): the first time
@@ -291,107 +206,80 @@ impl Store {
         patient: &PatientRef,
         record: LinkageRecord,
     ) -> Result<ImportLink, StoreError> {
-        let known: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM linkage_records WHERE patient_id = ?1)",
-                params![patient.id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.db_err(e))?;
-        if known {
-            return Ok(ImportLink::AlreadyKnown);
-        }
-        let clear = Clear::from_record(&record);
-        drop(record);
-        let keys = self.linkage_keys();
-        let encoded = keys.encode(&clear);
-        let tokens = keys.block_tokens(domain, &clear);
-        let empty = clear.is_empty();
-        let mut probe = Probe::new(self.linkage_keys(), clear);
-        let candidates = if empty {
-            Vec::new()
-        } else {
-            self.linkage_candidates(domain, site, patient.id, &tokens, &mut probe)?
-        };
-        drop(probe);
-        let has_bundles: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM bundles WHERE patient_id = ?1)",
-                params![patient.id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.db_err(e))?;
-        let mut policy = self.linkage.policy;
-        // A patient whose studies are already archived is merged only by a steward's `accept`,
-        // which re-keys them; linking automatically is for a patient seen for the first time.
-        policy.auto_link &= !has_bundles;
-        let decision = linkage::decide(candidates, &policy);
-        let sealed = self
-            .secrets
-            .seal_row(&Self::linkage_aad(patient.id), &encoded.to_bytes())
-            .map_err(StoreError::Refused)?;
         let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
+        let keys = self.linkage.keys.get_or_init(|| self.secrets.linkage_keys());
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute(
-            "INSERT INTO linkage_records (patient_id, site, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![patient.id, site, sealed, now()],
+            .map_err(|e| LinkError::Db(e).into_store(&path))?;
+        let outcome = link_in(
+            &tx,
+            &self.secrets,
+            keys,
+            &self.linkage.policy,
+            domain,
+            site,
+            patient,
+            record,
         )
-        .map_err(db)?;
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT OR IGNORE INTO linkage_blocks (token, patient_id) VALUES (?1, ?2)")
-                .map_err(db)?;
-            for t in &tokens {
-                insert.execute(params![&t[..], patient.id]).map_err(db)?;
-            }
-        }
-        let outcome = match decision {
-            Decision::Unmatched => ImportLink::Unmatched,
-            Decision::Queue(list) => {
-                for c in &list {
-                    let id = insert_link(&tx, domain, c, patient.id, "queued").map_err(db)?;
-                    super::audit::append(
-                        &tx,
-                        &self.secrets,
-                        "link-propose",
-                        &serde_json::json!({ "link": id, "domain": domain, "score": round(c.scores.total), "pseudonyms": pseudonyms_of(&tx, &[c.patient, patient.id]).map_err(db)? }),
-                    )
-                    .map_err(db)?;
-                }
-                ImportLink::Queued(list.len())
-            }
-            Decision::AutoLink(c) => {
-                let id = insert_link(&tx, domain, &c, patient.id, "linked").map_err(db)?;
-                let into = pseudonym_of(&tx, c.cluster).map_err(db)?;
-                let from = pseudonym_of(&tx, patient.id).map_err(db)?;
-                tx.execute(
-                    "UPDATE links SET auto = 1, decided_at = ?2, merged_from = ?3, merged_into = ?4 WHERE id = ?1",
-                    params![id, now(), from, into],
-                )
-                .map_err(db)?;
-                // Nothing of the new patient is archived yet, so the alias is the whole merge.
-                recompute_aliases(&tx, &[patient.id, c.patient]).map_err(db)?;
-                super::audit::append(
+        .map_err(|e| e.into_store(&path))?;
+        tx.commit().map_err(|e| LinkError::Db(e).into_store(&path))?;
+        Ok(outcome)
+    }
+
+    /// [`link_on_import`](Self::link_on_import) for many patients of one site in one
+    /// transaction (one sync), in order, each matched against everything stored before it. For
+    /// bulk loading (benchmarks, migrations); an import links one patient per bundle.
+    pub fn link_many(
+        &mut self,
+        domain: &str,
+        site: &str,
+        items: Vec<(PatientRef, LinkageRecord)>,
+    ) -> Result<Vec<ImportLink>, StoreError> {
+        let path = self.db_path();
+        let keys = self.linkage.keys.get_or_init(|| self.secrets.linkage_keys());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| LinkError::Db(e).into_store(&path))?;
+        let mut out = Vec::with_capacity(items.len());
+        for (patient, record) in items {
+            out.push(
+                link_in(
                     &tx,
                     &self.secrets,
-                    "link-auto",
-                    &serde_json::json!({ "link": id, "domain": domain, "score": round(c.scores.total), "merged_from": from, "merged_into": into }),
+                    keys,
+                    &self.linkage.policy,
+                    domain,
+                    site,
+                    &patient,
+                    record,
                 )
-                .map_err(db)?;
-                ImportLink::AutoLinked(id)
-            }
-        };
-        tx.commit().map_err(db)?;
-        Ok(outcome)
+                .map_err(|e| e.into_store(&path))?,
+            );
+        }
+        tx.commit().map_err(|e| LinkError::Db(e).into_store(&path))?;
+        Ok(out)
+    }
+
+    /// What matching would decide for `record` as a new patient of `site` (row `patient_id`),
+    /// without storing anything: blocking, scoring and the decision under the current policy.
+    /// The benchmark times this; import runs the same steps inside its transaction.
+    pub fn match_record(
+        &self,
+        domain: &str,
+        site: &str,
+        patient_id: i64,
+        record: &LinkageRecord,
+    ) -> Result<Decision, StoreError> {
+        let path = self.db_path();
+        let keys = self.linkage_keys();
+        let clear = Clear::from_record(record);
+        let tokens = keys.block_tokens(domain, &clear);
+        let mut probe = Probe::new(keys, clear);
+        let candidates = candidates(&self.conn, &self.secrets, domain, site, patient_id, &tokens, &mut probe)
+            .map_err(|e| e.into_store(&path))?;
+        Ok(linkage::decide(candidates, &self.linkage.policy))
     }
 
     /// The patient whose pseudonym and date offset `patient`'s studies are written under: the
@@ -619,11 +507,17 @@ fn insert_link(tx: &Transaction<'_>, domain: &str, c: &Candidate, new: i64, stat
 }
 
 /// The clusters (patients joined by linked links) of `seeds`: member → survivor (the lowest row,
-/// the patient seen first).
-pub(crate) fn clusters(conn: &Connection, seeds: &[i64]) -> rusqlite::Result<BTreeMap<i64, i64>> {
+/// the patient seen first). `edge` counts as one more linked link and link `without` as not
+/// linked, to plan a decision before it is committed.
+pub(crate) fn clusters_with(
+    conn: &Connection,
+    seeds: &BTreeSet<i64>,
+    edge: Option<(i64, i64)>,
+    without: Option<i64>,
+) -> rusqlite::Result<BTreeMap<i64, i64>> {
     let mut neighbours = conn.prepare_cached(
-        "SELECT patient_b FROM links WHERE status = 'linked' AND patient_a = ?1
-         UNION SELECT patient_a FROM links WHERE status = 'linked' AND patient_b = ?1",
+        "SELECT patient_b FROM links WHERE status = 'linked' AND patient_a = ?1 AND id IS NOT ?2
+         UNION SELECT patient_a FROM links WHERE status = 'linked' AND patient_b = ?1 AND id IS NOT ?2",
     )?;
     let mut out = BTreeMap::new();
     for &seed in seeds {
@@ -633,9 +527,14 @@ pub(crate) fn clusters(conn: &Connection, seeds: &[i64]) -> rusqlite::Result<BTr
         let mut members = BTreeSet::from([seed]);
         let mut queue = VecDeque::from([seed]);
         while let Some(x) = queue.pop_front() {
-            let next: Vec<i64> = neighbours
-                .query_map(params![x], |r| r.get(0))?
+            let mut next: Vec<i64> = neighbours
+                .query_map(params![x, without], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            match edge {
+                Some((a, b)) if a == x => next.push(b),
+                Some((a, b)) if b == x => next.push(a),
+                _ => {}
+            }
             for n in next {
                 if members.insert(n) {
                     queue.push_back(n);
@@ -662,18 +561,36 @@ pub(crate) fn current_survivor(conn: &Connection, patient: i64) -> rusqlite::Res
         .unwrap_or(patient))
 }
 
-/// Sets `aliases` to the clusters of `seeds` (and of every patient aliased to their old survivors).
-pub(crate) fn recompute_aliases(conn: &Connection, seeds: &[i64]) -> rusqlite::Result<()> {
-    let mut all: BTreeSet<i64> = seeds.iter().copied().collect();
+/// The patients under the same pseudonym as `patient` now (per `aliases`), itself included.
+pub(crate) fn cluster_members(conn: &Connection, patient: i64) -> rusqlite::Result<BTreeSet<i64>> {
+    let survivor = current_survivor(conn, patient)?;
+    let mut stmt = conn.prepare_cached("SELECT patient_id FROM aliases WHERE survivor_id = ?1")?;
+    let mut members: BTreeSet<i64> = stmt
+        .query_map(params![survivor], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    members.insert(survivor);
+    members.insert(patient);
+    Ok(members)
+}
+
+/// Every patient a change around `seeds` can move: the seeds' current groups and their link
+/// clusters.
+pub(crate) fn affected_rows(conn: &Connection, seeds: &[i64]) -> rusqlite::Result<BTreeSet<i64>> {
+    let mut all = BTreeSet::new();
     for &s in seeds {
-        let old = current_survivor(conn, s)?;
-        all.insert(old);
-        let mut stmt = conn.prepare_cached("SELECT patient_id FROM aliases WHERE survivor_id = ?1")?;
-        let members: Vec<i64> = stmt.query_map(params![old], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        all.extend(members);
+        all.extend(cluster_members(conn, s)?);
     }
-    let seeds: Vec<i64> = all.into_iter().collect();
-    let map = clusters(conn, &seeds)?;
+    let linked: BTreeSet<i64> = clusters_with(conn, &all, None, None)?.into_keys().collect();
+    for &m in &linked {
+        all.extend(cluster_members(conn, m)?);
+    }
+    Ok(all)
+}
+
+/// Sets `aliases` to the link clusters around `seeds`.
+pub(crate) fn recompute_aliases(conn: &Connection, seeds: &[i64]) -> rusqlite::Result<()> {
+    let affected = affected_rows(conn, seeds)?;
+    let map = clusters_with(conn, &affected, None, None)?;
     for (member, survivor) in map {
         if member == survivor {
             conn.execute("DELETE FROM aliases WHERE patient_id = ?1", params![member])?;
@@ -687,4 +604,194 @@ pub(crate) fn recompute_aliases(conn: &Connection, seeds: &[i64]) -> rusqlite::R
         }
     }
     Ok(())
+}
+
+/// A failure inside a linkage step, before the database path is attached.
+enum LinkError {
+    Db(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for LinkError {
+    fn from(e: rusqlite::Error) -> Self {
+        LinkError::Db(e)
+    }
+}
+
+impl LinkError {
+    fn into_store(self, path: &std::path::Path) -> StoreError {
+        match self {
+            LinkError::Db(source) => StoreError::Database {
+                path: path.to_path_buf(),
+                source,
+            },
+            LinkError::Store(e) => e,
+        }
+    }
+}
+
+fn linkage_aad(patient_id: i64) -> Vec<u8> {
+    let mut aad = b"pseal linkage record v1".to_vec();
+    aad.extend_from_slice(&patient_id.to_be_bytes());
+    aad
+}
+
+fn open_encoded(secrets: &StoreSecrets, patient_id: i64, sealed: &[u8]) -> Result<Encoded, StoreError> {
+    let plain = secrets
+        .open_row(&linkage_aad(patient_id), sealed)
+        .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))?;
+    Encoded::from_bytes(&plain)
+        .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))
+}
+
+/// The candidates of `probe` in `domain`: stored patients of other sites sharing a blocking
+/// token, scored, leaving out clusters that already hold a patient of `site`.
+fn candidates(
+    conn: &Connection,
+    secrets: &StoreSecrets,
+    domain: &str,
+    site: &str,
+    patient_id: i64,
+    tokens: &[[u8; 16]],
+    probe: &mut Probe<'_>,
+) -> Result<Vec<Candidate>, LinkError> {
+    if tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = vec!["?"; tokens.len()].join(",");
+    let sql = format!(
+        "SELECT DISTINCT r.patient_id, r.site, COALESCE(a.survivor_id, r.patient_id), r.sealed
+         FROM linkage_blocks b JOIN linkage_records r ON r.patient_id = b.patient_id
+         JOIN patients p ON p.id = r.patient_id
+         LEFT JOIN aliases a ON a.patient_id = r.patient_id
+         WHERE b.token IN ({placeholders}) AND p.domain = ?"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = tokens.iter().map(|t| t as &dyn rusqlite::ToSql).collect();
+    values.push(&domain);
+    let rows: Vec<(i64, String, i64, Vec<u8>)> = stmt
+        .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let weights = Weights::default_weights();
+    let mut excluded = BTreeSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (candidate, candidate_site, cluster, sealed) in rows {
+        if candidate == patient_id {
+            continue;
+        }
+        if candidate_site == site {
+            excluded.insert(cluster);
+            continue;
+        }
+        let encoded = open_encoded(secrets, candidate, &sealed).map_err(LinkError::Store)?;
+        out.push(Candidate {
+            patient: candidate,
+            cluster,
+            scores: probe.score(&encoded, &weights),
+        });
+    }
+    // A cluster reached only through another row may still hold a patient of this site.
+    let mut check = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM linkage_records r LEFT JOIN aliases a ON a.patient_id = r.patient_id
+         WHERE COALESCE(a.survivor_id, r.patient_id) = ?1 AND r.site = ?2)",
+    )?;
+    for cluster in out.iter().map(|c| c.cluster).collect::<BTreeSet<_>>() {
+        if !excluded.contains(&cluster) && check.query_row(params![cluster, site], |r| r.get::<_, bool>(0))? {
+            excluded.insert(cluster);
+        }
+    }
+    out.retain(|c| !excluded.contains(&c.cluster));
+    Ok(out)
+}
+
+/// The linkage step of one patient inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn link_in(
+    tx: &Transaction<'_>,
+    secrets: &StoreSecrets,
+    keys: &LinkageKeys,
+    policy: &Policy,
+    domain: &str,
+    site: &str,
+    patient: &PatientRef,
+    record: LinkageRecord,
+) -> Result<ImportLink, LinkError> {
+    let known: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM linkage_records WHERE patient_id = ?1)",
+        params![patient.id],
+        |r| r.get(0),
+    )?;
+    if known {
+        return Ok(ImportLink::AlreadyKnown);
+    }
+    let clear = Clear::from_record(&record);
+    drop(record);
+    let encoded = keys.encode(&clear);
+    let tokens = keys.block_tokens(domain, &clear);
+    let empty = clear.is_empty();
+    let mut probe = Probe::new(keys, clear);
+    let found = if empty {
+        Vec::new()
+    } else {
+        candidates(tx, secrets, domain, site, patient.id, &tokens, &mut probe)?
+    };
+    // The clear fields go now: from here on only encodings exist.
+    drop(probe);
+    let has_bundles: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM bundles WHERE patient_id = ?1)",
+        params![patient.id],
+        |r| r.get(0),
+    )?;
+    let mut policy = *policy;
+    // A patient whose studies are already archived is merged only by a steward's `accept`,
+    // which re-keys them; linking automatically is for a patient seen for the first time.
+    policy.auto_link &= !has_bundles;
+    let decision = linkage::decide(found, &policy);
+    let sealed = secrets
+        .seal_row(&linkage_aad(patient.id), &encoded.to_bytes())
+        .map_err(|e| LinkError::Store(StoreError::Refused(e)))?;
+    tx.execute(
+        "INSERT INTO linkage_records (patient_id, site, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![patient.id, site, sealed, now()],
+    )?;
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT OR IGNORE INTO linkage_blocks (token, patient_id) VALUES (?1, ?2)")?;
+        for t in &tokens {
+            insert.execute(params![&t[..], patient.id])?;
+        }
+    }
+    Ok(match decision {
+        Decision::Unmatched => ImportLink::Unmatched,
+        Decision::Queue(list) => {
+            for c in &list {
+                let id = insert_link(tx, domain, c, patient.id, "queued")?;
+                super::audit::append(
+                    tx,
+                    secrets,
+                    "link-propose",
+                    &serde_json::json!({ "link": id, "domain": domain, "score": round(c.scores.total), "pseudonyms": pseudonyms_of(tx, &[c.patient, patient.id])? }),
+                )?;
+            }
+            ImportLink::Queued(list.len())
+        }
+        Decision::AutoLink(c) => {
+            let id = insert_link(tx, domain, &c, patient.id, "linked")?;
+            let into = pseudonym_of(tx, c.cluster)?;
+            let from = pseudonym_of(tx, patient.id)?;
+            tx.execute(
+                "UPDATE links SET auto = 1, decided_at = ?2, merged_from = ?3, merged_into = ?4 WHERE id = ?1",
+                params![id, now(), from, into],
+            )?;
+            // Nothing of the new patient is archived yet, so the alias is the whole merge.
+            recompute_aliases(tx, &[patient.id, c.patient])?;
+            super::audit::append(
+                tx,
+                secrets,
+                "link-auto",
+                &serde_json::json!({ "link": id, "domain": domain, "score": round(c.scores.total), "merged_from": from, "merged_into": into }),
+            )?;
+            ImportLink::AutoLinked(id)
+        }
+    })
 }
