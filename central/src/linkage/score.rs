@@ -7,11 +7,12 @@
 //!   best of all given names and the first one (a second given name missing at one site); and
 //!   when family and given names agree better crosswise, the crosswise pair counts (a site that
 //!   writes the names in the other order).
-//! - Birth date, per part: 1 when equal, [`ONE_EDIT`] for one changed or transposed digit, 0
-//!   otherwise; day and month swapped count [`SWAPPED`] each.
+//! - Birth date, per part: 1 when equal, [`ONE_EDIT`] ([`ONE_EDIT_YEAR`] for the year) for one
+//!   changed or transposed digit, 0 otherwise; day and month swapped count [`SWAPPED`] each.
 //! - Sex: 1 or 0.
 //!
-//! The total is the weighted mean over the fields both records have (the EpiLink form of
+//! The total is the weighted mean over the fields both records have, names counting by their
+//! Dice coefficient above [`DICE_FLOOR`] (the EpiLink form of
 //! Contiero et al. 2005, which Mainzelliste uses): each field's weight is `log2((1 − e) / f)`
 //! for its error rate `e` and the chance `f` that two different people agree on it by chance
 //! ([`Weights::DEFAULT`]; `docs/linkage.md` gives the values and where they come from).
@@ -19,8 +20,14 @@
 use super::encode::{Clear, Encoded, LinkageKeys, NameFilter, NameFilters};
 use serde::{Deserialize, Serialize};
 
-/// Credit for a date part one digit edit away.
-pub const ONE_EDIT: f64 = 0.5;
+/// Credit for the birth year one digit edit away (about one year in five is, by chance).
+pub const ONE_EDIT_YEAR: f64 = 0.5;
+/// Credit for day or month one digit edit away (for a day, two in five are, by chance).
+pub const ONE_EDIT: f64 = 0.3;
+/// Dice coefficients at or below this count as no agreement on a name: two different names of
+/// similar length share some bigrams by chance (`Huber` and `Gruber` 0.5); above it the
+/// agreement rises linearly to 1.
+pub const DICE_FLOOR: f64 = 0.4;
 /// Credit for day and month each when they are swapped.
 pub const SWAPPED: f64 = 0.9;
 
@@ -90,9 +97,10 @@ impl Weights {
 
     /// The weighted mean of the fields present in `s`.
     pub fn total(&self, s: &FieldScores) -> f64 {
+        let name = |d: Option<f64>| d.map(|d| ((d - DICE_FLOOR) / (1.0 - DICE_FLOOR)).clamp(0.0, 1.0));
         let fields = [
-            (s.family, self.family),
-            (s.given, self.given),
+            (name(s.family), self.family),
+            (name(s.given), self.given),
             (s.day, self.day),
             (s.month, self.month),
             (s.year, self.year),
@@ -126,13 +134,13 @@ fn one_edit(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-fn part(a: u16, b: u16, width: usize) -> f64 {
+fn part(a: u16, b: u16, width: usize, credit: f64) -> f64 {
     if a == b {
         return 1.0;
     }
     let (x, y) = (format!("{a:0width$}"), format!("{b:0width$}"));
     if one_edit(x.as_bytes(), y.as_bytes()) {
-        ONE_EDIT
+        credit
     } else {
         0.0
     }
@@ -180,13 +188,13 @@ impl<'k> Probe<'k> {
         let mut s = FieldScores::default();
         let their_date = other.date.as_ref().and_then(|t| self.keys.decode_date(t));
         if let (Some((y1, m1, d1)), Some((y2, m2, d2))) = (self.clear.date, their_date) {
-            s.year = Some(part(y1, y2, 4));
+            s.year = Some(part(y1, y2, 4, ONE_EDIT_YEAR));
             if m1 != m2 && d1 != d2 && m1 == d2 && d1 == m2 {
                 s.month = Some(SWAPPED);
                 s.day = Some(SWAPPED);
             } else {
-                s.month = Some(part(u16::from(m1), u16::from(m2), 2));
-                s.day = Some(part(u16::from(d1), u16::from(d2), 2));
+                s.month = Some(part(u16::from(m1), u16::from(m2), 2, ONE_EDIT));
+                s.day = Some(part(u16::from(d1), u16::from(d2), 2, ONE_EDIT));
             }
         }
         // The stored names are salted by the stored birth year; ours are encoded under it.
@@ -279,7 +287,7 @@ mod tests {
         let first_only = total(record("Müller", "Anna", "", "19650312", "F"), base.clone());
         assert_eq!(first_only.given, Some(1.0));
         let year = total(record("Müller", "Anna Maria", "", "19560312", "F"), base.clone());
-        assert_eq!(year.year, Some(ONE_EDIT));
+        assert_eq!(year.year, Some(ONE_EDIT_YEAR));
         assert!(year.family.unwrap() == 1.0, "names compare under the other year's salt");
     }
 

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS aliases (
     survivor_id INTEGER NOT NULL REFERENCES patients(id),
     since       INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS aliases_by_survivor ON aliases (survivor_id);
 CREATE TABLE IF NOT EXISTS archive_cleanup (
     path TEXT PRIMARY KEY
 );
@@ -659,16 +660,17 @@ fn candidates(
         return Ok(Vec::new());
     }
     let placeholders = vec!["?"; tokens.len()].join(",");
+    // Tokens are keyed with the domain, so they find only this domain's patients; the query
+    // starts from the token index and never scans the store.
+    let _ = domain;
     let sql = format!(
         "SELECT DISTINCT r.patient_id, r.site, COALESCE(a.survivor_id, r.patient_id), r.sealed
-         FROM linkage_blocks b JOIN linkage_records r ON r.patient_id = b.patient_id
-         JOIN patients p ON p.id = r.patient_id
+         FROM linkage_blocks b CROSS JOIN linkage_records r ON r.patient_id = b.patient_id
          LEFT JOIN aliases a ON a.patient_id = r.patient_id
-         WHERE b.token IN ({placeholders}) AND p.domain = ?"
+         WHERE b.token IN ({placeholders})"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut values: Vec<&dyn rusqlite::ToSql> = tokens.iter().map(|t| t as &dyn rusqlite::ToSql).collect();
-    values.push(&domain);
+    let values: Vec<&dyn rusqlite::ToSql> = tokens.iter().map(|t| t as &dyn rusqlite::ToSql).collect();
     let rows: Vec<(i64, String, i64, Vec<u8>)> = stmt
         .query_map(values.as_slice(), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
@@ -691,13 +693,17 @@ fn candidates(
         });
     }
     // A cluster reached only through another row may still hold a patient of this site.
-    let mut check = conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM linkage_records r LEFT JOIN aliases a ON a.patient_id = r.patient_id
-         WHERE COALESCE(a.survivor_id, r.patient_id) = ?1 AND r.site = ?2)",
-    )?;
+    let mut site_of = conn.prepare_cached("SELECT site FROM linkage_records WHERE patient_id = ?1")?;
     for cluster in out.iter().map(|c| c.cluster).collect::<BTreeSet<_>>() {
-        if !excluded.contains(&cluster) && check.query_row(params![cluster, site], |r| r.get::<_, bool>(0))? {
-            excluded.insert(cluster);
+        if excluded.contains(&cluster) {
+            continue;
+        }
+        for member in cluster_members(conn, cluster)? {
+            let member_site: Option<String> = site_of.query_row(params![member], |r| r.get(0)).optional()?;
+            if member_site.as_deref() == Some(site) {
+                excluded.insert(cluster);
+                break;
+            }
         }
     }
     out.retain(|c| !excluded.contains(&c.cluster));
