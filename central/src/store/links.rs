@@ -424,6 +424,19 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.db_err(e))
     }
 
+    /// How many patients share each blocking token: group size → number of tokens with that
+    /// many patients (what a thief of the store file sees of the blocks; `docs/linkage.md`).
+    pub fn block_group_sizes(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT n, COUNT(*) FROM (SELECT COUNT(*) AS n FROM linkage_blocks GROUP BY token) GROUP BY n")
+            .map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.db_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.db_err(e))
+    }
+
     /// The pseudonym a retired pseudonym's studies are under now, read without the passphrase
     /// (aliases map pseudonyms to pseudonyms only). `None` when `pseudonym` is not merged.
     pub fn merged_into(dir: &std::path::Path, pseudonym: &str) -> Result<Option<String>, StoreError> {
