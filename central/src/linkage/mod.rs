@@ -39,7 +39,7 @@ pub struct Policy {
 /// Default upper threshold (measured: `docs/linkage.md`, "Measured error rates").
 pub const DEFAULT_UPPER: f64 = 0.95;
 /// Default lower threshold.
-pub const DEFAULT_LOWER: f64 = 0.65;
+pub const DEFAULT_LOWER: f64 = 0.75;
 
 impl Default for Policy {
     fn default() -> Self {
