@@ -127,13 +127,36 @@ pub enum Command {
         /// One JSON object per line on standard output (progress events, then a summary).
         #[arg(long)]
         json: bool,
+        /// Cross-site linkage: link a new patient to another site's patient at once when the match
+        /// is clear (score at or above --link-upper, no other candidate at or above --link-lower);
+        /// without it such matches are queued for `links accept`.
+        #[arg(long)]
+        auto_link: bool,
+        /// Cross-site linkage: the score at or above which a pair is a match (docs/linkage.md).
+        #[arg(long, value_name = "SCORE", default_value_t = pseal_central::linkage::DEFAULT_UPPER)]
+        link_upper: f64,
+        /// Cross-site linkage: the score at or above which a pair is queued for review.
+        #[arg(long, value_name = "SCORE", default_value_t = pseal_central::linkage::DEFAULT_LOWER)]
+        link_lower: f64,
         /// The bundles.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
     },
-    /// Say whether a pseudonym is well-formed (alphabet and check symbol).
-    #[command(after_help = "Example:\n  pseal-central check 4DW3-34RH-EFV4R\n\nEnvironment: none (needs no store).")]
+    /// Cross-site linkage: review the links proposed between patients of different sites.
+    Links {
+        /// What to do.
+        #[command(subcommand)]
+        action: LinksAction,
+    },
+    /// Say whether a pseudonym is well-formed (alphabet and check symbol); with --store, also
+    /// whether it was merged into another (needs no passphrase).
+    #[command(
+        after_help = "Example:\n  pseal-central check 4DW3-34RH-EFV4R\n  pseal-central check --store store 4DW3-34RH-EFV4R\n\nEnvironment: none (the store's alias table needs no passphrase)."
+    )]
     Check {
+        /// The store folder (optional).
+        #[arg(long)]
+        store: Option<PathBuf>,
         /// Print one JSON object (`event` `summary`).
         #[arg(long)]
         json: bool,
@@ -357,6 +380,102 @@ pub enum Command {
     Manpages {
         /// The folder to write into (created if needed).
         dir: PathBuf,
+    },
+}
+
+/// Links between patients of different sites (docs/linkage.md).
+#[derive(Debug, Subcommand)]
+pub enum LinksAction {
+    /// List links: pairs, per-field scores, pseudonyms and sites (no identifying value). Queued
+    /// links and unfinished merges only, unless --all.
+    #[command(
+        after_help = "Example:\n  pseal-central links list --store store --domain default\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    List {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Only this pseudonym domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Also accepted, rejected and undone links.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show both patients of a link (from the kept bundles) on the steward's terminal (audited; a
+    /// reason is required; refused when standard output is not a terminal).
+    #[command(
+        after_help = "Example:\n  pseal-central links show --store store --bundles usb-ukb --bundles usb-akh --reason 'linkage review 2026-12' 4\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    Show {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Folder(s) holding the bundles as received; repeat the flag.
+        #[arg(long = "bundles", value_name = "DIR", required = true)]
+        bundles: Vec<PathBuf>,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The link number (`links list`).
+        id: i64,
+    },
+    /// Accept a link: merge the later patient into the earlier one (re-keys its studies).
+    #[command(
+        after_help = "Example:\n  pseal-central links accept --store store --archive archive --bundles usb-ukb --bundles usb-akh 4\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    Accept {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The archive folder.
+        #[arg(long)]
+        archive: PathBuf,
+        /// Folder(s) holding the bundles as received; repeat the flag.
+        #[arg(long = "bundles", value_name = "DIR", required = true)]
+        bundles: Vec<PathBuf>,
+        /// One JSON object per line on standard output (progress events, then a summary).
+        #[arg(long)]
+        json: bool,
+        /// The link number.
+        id: i64,
+    },
+    /// Reject a queued link: the two stay two patients.
+    #[command(
+        after_help = "Example:\n  pseal-central links reject --store store --reason 'different birth places in the records' 4\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    Reject {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+        /// The link number.
+        id: i64,
+    },
+    /// Undo an accepted link: split the patients again (re-keys the later patient's studies).
+    #[command(
+        after_help = "Example:\n  pseal-central links undo --store store --archive archive --bundles usb-ukb --bundles usb-akh 4\n\nEnvironment: PSEAL_PASSPHRASE (the steward passphrase; asked on the terminal when unset)."
+    )]
+    Undo {
+        /// The store folder.
+        #[arg(long)]
+        store: PathBuf,
+        /// The archive folder.
+        #[arg(long)]
+        archive: PathBuf,
+        /// Folder(s) holding the bundles as received; repeat the flag.
+        #[arg(long = "bundles", value_name = "DIR", required = true)]
+        bundles: Vec<PathBuf>,
+        /// One JSON object per line on standard output (progress events, then a summary).
+        #[arg(long)]
+        json: bool,
+        /// The link number.
+        id: i64,
     },
 }
 

@@ -13,6 +13,7 @@
 
 use crate::archive::{Archive, IndexRow};
 use crate::rekey::{self, RekeyContext, RekeyError};
+use crate::store::links::ImportLink;
 use crate::store::{audit, now, SiteStatus, Store, StoreError};
 use pseal::bundle::{BundleError, BundleReader};
 use pseal::identity::{IdentityError, IdentityOpener};
@@ -33,6 +34,8 @@ pub enum ImportOutcome {
         instances: u64,
         /// True when the pseudonym was minted by this import.
         minted: bool,
+        /// What cross-site linkage did with the patient's linkage fields.
+        linkage: ImportLink,
     },
     /// The same bundle was imported before; nothing changed.
     AlreadyImported,
@@ -179,10 +182,20 @@ pub fn import_bundle_with(
         });
     }
     let local_id = opener.header().local_id.clone();
-    let patient = store
+    let owner = store
         .lookup_or_mint(domain, &manifest.site, &local_id)
         .map_err(store_err)?;
     crate::fault::point("minted");
+    // Cross-site linkage (a bundle from a site with linkage on): the fields are encoded and
+    // matched the first time this patient brings them, and dropped here either way.
+    let linkage = match opener.take_linkage() {
+        Some(record) => store
+            .link_on_import(domain, &manifest.site, &owner, record)
+            .map_err(store_err)?,
+        None => ImportLink::NotAsked,
+    };
+    // A merged patient's studies go under the surviving pseudonym, with its date offset.
+    let patient = store.effective_patient(&owner).map_err(store_err)?;
 
     let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
@@ -266,7 +279,7 @@ pub fn import_bundle_with(
             &manifest.bundle_id,
             &digest,
             &manifest.site,
-            patient.id,
+            (owner.id, patient.id),
             &rows,
             domain,
             repairing,
@@ -285,7 +298,8 @@ pub fn import_bundle_with(
     Ok(ImportOutcome::Imported {
         pseudonym: patient.pseudonym,
         instances,
-        minted: patient.minted,
+        minted: owner.minted,
+        linkage,
     })
 }
 
@@ -345,14 +359,16 @@ pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, Store
 }
 
 impl Store {
-    /// Records an imported bundle, its instances and the audit entry in one transaction.
+    /// Records an imported bundle, its instances and the audit entry in one transaction. The
+    /// bundle belongs to `owner` (its site and local ID); its instances to `patient` (the owner,
+    /// or the survivor it was merged into).
     #[allow(clippy::too_many_arguments)]
     fn record_import(
         &mut self,
         bundle_id: &str,
         digest: &str,
         site: &str,
-        patient_id: i64,
+        (owner, patient_id): (i64, i64),
         rows: &[IndexRow],
         domain: &str,
         repairing: bool,
@@ -370,7 +386,7 @@ impl Store {
         tx.execute(
             // A repair finds the bundle recorded already and keeps that record.
             "INSERT OR IGNORE INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
-            params![bundle_id, digest, site, patient_id, rows.len() as i64, now(), domain],
+            params![bundle_id, digest, site, owner, rows.len() as i64, now(), domain],
         )
         .map_err(db)?;
         crate::store::instances::insert(&tx, patient_id, bundle_id, rows).map_err(db)?;
@@ -405,4 +421,161 @@ impl Store {
             .map_err(|source| StoreError::Database { path, source })?;
         Ok(())
     }
+}
+
+/// The choices of one import run (`pseal-central import`).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The pseudonym domain the bundles are imported under.
+    pub domain: String,
+    /// Create `domain` when the store does not know it yet (`--new-domain`); a mistyped domain
+    /// is refused otherwise.
+    pub new_domain: bool,
+    /// Write the archive files of bundles imported before again (`--repair`).
+    pub repair: bool,
+    /// The steward's cross-site linkage policy for this run.
+    pub policy: crate::linkage::Policy,
+}
+
+/// The totals of an import run; the `--json` summary line carries the same fields.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunSummary {
+    /// Bundles imported (or repaired) now.
+    pub imported: u64,
+    /// Bundles imported before, left as they were.
+    pub already_imported: u64,
+    /// Bundles refused, each with its reason.
+    pub refused: u64,
+    /// Instances written into the archive.
+    pub instances: u64,
+    /// Possible cross-site matches queued for the steward's review.
+    pub links_queued: u64,
+    /// Patients linked automatically to a patient of another site.
+    pub auto_linked: u64,
+}
+
+/// Why an import run stopped before or after its bundles (a refused bundle does not stop it).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The domain or the linkage policy was refused, or the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The archive folder could not be opened or created.
+    #[error(transparent)]
+    ArchiveFolder(#[from] pseal::role::PathError),
+    /// The archive folder is not this store's archive.
+    #[error("archive folder {}: {reason}", dir.display())]
+    ArchiveRefused {
+        /// The archive folder.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `index.csv` could not be rewritten; the bundles were imported, and the next run rewrites it.
+    #[error("archive folder {}: writing {}: {source}", dir.display(), crate::archive::INDEX_FILE)]
+    Index {
+        /// The archive folder.
+        dir: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+}
+
+/// Imports `bundles` in order into the archive at `archive_dir` — the whole run every front end
+/// shares: the domain is checked, the archive opened (its staging folder emptied), each bundle
+/// imported or refused with its reason (the others go on), progress and per-bundle events
+/// emitted, and `index.csv` refreshed at the end. `on_bundle` sees each bundle's outcome as it
+/// comes, to print it. Call under the store lock (`Store::lock`).
+pub fn run(
+    store: &mut Store,
+    archive_dir: &Path,
+    bundles: &[PathBuf],
+    options: &RunOptions,
+    progress: &dyn Progress,
+    on_bundle: &mut dyn FnMut(&Path, &Result<ImportOutcome, ImportError>),
+) -> Result<RunSummary, RunError> {
+    store.check_domain(&options.domain, true, options.new_domain)?;
+    store.set_link_policy(options.policy)?;
+    let archive = Archive::open_for(store, archive_dir, options.repair).map_err(|e| match e {
+        StoreError::Io { source, .. } => RunError::ArchiveFolder(pseal::role::PathError::new(
+            pseal::role::Role::ArchiveFolder,
+            archive_dir,
+            source,
+        )),
+        StoreError::Refused(reason) => RunError::ArchiveRefused {
+            dir: archive_dir.to_path_buf(),
+            reason,
+        },
+        other => RunError::Store(other),
+    })?;
+    let mut summary = RunSummary::default();
+    let total = bundles.len() as u64;
+    let bytes: u64 = bundles
+        .iter()
+        .filter_map(|b| std::fs::metadata(b).ok())
+        .map(|m| m.len())
+        .sum();
+    for (i, bundle) in bundles.iter().enumerate() {
+        progress.event(Event::Phase {
+            name: "import",
+            total: None,
+        });
+        if i == 0 {
+            progress.event(Event::Size { bytes });
+        }
+        progress.event(Event::Item {
+            unit: "bundle",
+            index: i as u64 + 1,
+            total,
+        });
+        let result = import_bundle_with(store, &archive, bundle, &options.domain, options.repair, progress);
+        let shown = bundle.display().to_string();
+        match &result {
+            Ok(ImportOutcome::Imported { instances, linkage, .. }) => {
+                summary.imported += 1;
+                summary.instances += instances;
+                match linkage {
+                    ImportLink::Queued(k) => summary.links_queued += *k as u64,
+                    ImportLink::AutoLinked(_) => summary.auto_linked += 1,
+                    _ => {}
+                }
+                progress.event(Event::Imported {
+                    bundle: shown,
+                    outcome: "imported",
+                    instances: *instances,
+                });
+            }
+            Ok(ImportOutcome::Repaired { instances }) => {
+                summary.imported += 1;
+                summary.instances += instances;
+                progress.event(Event::Imported {
+                    bundle: shown,
+                    outcome: "repaired",
+                    instances: *instances,
+                });
+            }
+            Ok(ImportOutcome::AlreadyImported) => {
+                summary.already_imported += 1;
+                progress.event(Event::Imported {
+                    bundle: shown,
+                    outcome: "already-imported",
+                    instances: 0,
+                });
+            }
+            Err(e) => {
+                summary.refused += 1;
+                progress.event(Event::Refused {
+                    bundle: shown,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        on_bundle(bundle, &result);
+    }
+    refresh_index(store, &archive).map_err(|source| RunError::Index {
+        dir: archive_dir.to_path_buf(),
+        source,
+    })?;
+    Ok(summary)
 }

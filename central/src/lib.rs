@@ -4,12 +4,14 @@
 //! [`store`] holds pseudonyms, sites, secrets and the audit chain in one SQLite file next to the
 //! passphrase-protected steward identity; [`import`] verifies bundles and drives [`rekey`] and
 //! [`archive`]; [`release`] packages part of the archive for a researcher, and [`publish`] streams
-//! such a release into the network's DICOMweb database.
+//! such a release into the network's DICOMweb database; [`linkage`] gives one pseudonym to a patient
+//! seen at two sites.
 #![forbid(unsafe_code)]
 
 pub mod archive;
 pub mod fault;
 pub mod import;
+pub mod linkage;
 pub mod publish;
 pub mod rekey;
 pub mod release;

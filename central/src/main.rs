@@ -2,6 +2,7 @@
 //! everything else is in the `pseal_central` library.
 
 mod cli;
+mod links_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -12,18 +13,19 @@ use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use pseal::role::{PathError, Role};
-use pseal_central::import::import_bundle_with;
+use pseal_central::import::RunOptions;
 use pseal_central::publish::{self, CredentialSources};
 use pseal_central::release::bids::BidsOptions;
 use pseal_central::release::config::ReleaseConfig;
 use pseal_central::release::{read_pseudonyms, release, Compression, Format, Output, ReleaseRequest, Selection};
+use pseal_central::store::links::ImportLink;
 use pseal_central::{Archive, ImportOutcome, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit status when everything succeeded.
-const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit status when the command ran but something was refused or failed verification.
 const EXIT_REFUSED: u8 = 1;
 /// Exit status when the command could not run.
@@ -84,7 +86,7 @@ fn new_passphrase(variable: &str, prompt: &str, allow_weak: bool) -> Result<Pass
     Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
 }
 
-fn open(store: &Path) -> Result<Store> {
+pub(crate) fn open(store: &Path) -> Result<Store> {
     Ok(Store::open(store, &passphrase(false)?)?)
 }
 
@@ -220,14 +222,43 @@ fn run(cli: Cli) -> Result<u8> {
             new_domain,
             repair,
             json,
+            auto_link,
+            link_upper,
+            link_lower,
             bundles,
-        } => import(&store, &archive, &domain, new_domain, repair, json, &bundles),
-        Command::Check { json, pseudonym } => match pseudonym.parse::<Pseudonym>() {
+        } => {
+            let policy = pseal_central::linkage::Policy {
+                upper: link_upper,
+                lower: link_lower,
+                auto_link,
+                ..Default::default()
+            };
+            policy.validate().map_err(anyhow::Error::msg)?;
+            let options = RunOptions {
+                domain,
+                new_domain,
+                repair,
+                policy,
+            };
+            import(&store, &archive, &options, json, &bundles)
+        }
+        Command::Links { action } => links_cmd::run(action),
+        Command::Check { store, json, pseudonym } => match pseudonym.parse::<Pseudonym>() {
             Ok(p) => {
+                let merged = match &store {
+                    Some(dir) => Store::merged_into(dir, &p.to_string())?,
+                    None => None,
+                };
+                let text = match &merged {
+                    Some(survivor) => format!(
+                        "{p} is well-formed; it was merged into {survivor} (same patient at two sites): use {survivor}"
+                    ),
+                    None => format!("{p} is well-formed"),
+                };
                 print_result(
                     json,
-                    serde_json::json!({ "pseudonym": p.to_string(), "valid": true }),
-                    &format!("{p} is well-formed"),
+                    serde_json::json!({ "pseudonym": p.to_string(), "valid": true, "merged_into": merged }),
+                    &text,
                 );
                 Ok(EXIT_OK)
             }
@@ -258,15 +289,32 @@ fn run(cli: Cli) -> Result<u8> {
                 "reidentify",
                 &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }),
             )?;
+            // A merged patient is also each (site, local ID) merged into it.
+            let mut text = format!(
+                "pseudonym {p} (domain {domain}) is local ID {} at site {}",
+                id.local_id.expose(),
+                id.site
+            );
+            let mut merged = Vec::new();
+            for other in s.merged_rows(&p)? {
+                if let Some((_, m)) = s.open_identity(&other)? {
+                    text.push_str(&format!(
+                        "\npseudonym {p} is also local ID {} at site {} (merged from {other})",
+                        m.local_id.expose(),
+                        m.site
+                    ));
+                    merged.push(serde_json::json!({ "merged": other.to_string(), "site": m.site, "local_id": m.local_id.expose() }));
+                }
+            }
+            let survivor = Store::merged_into(&store, &p.to_string())?;
             print_result(
                 json,
-                serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose() }),
-                &format!(
-                    "pseudonym {p} (domain {domain}) is local ID {} at site {}",
-                    id.local_id.expose(),
-                    id.site
-                ),
+                serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose(), "also": merged, "merged_into": survivor }),
+                &text,
             );
+            if let Some(survivor) = survivor {
+                eprintln!("{p} was merged into {survivor}: its studies are under {survivor}");
+            }
             Ok(EXIT_OK)
         }
         Command::Release {
@@ -460,6 +508,17 @@ fn run(cli: Cli) -> Result<u8> {
             let mut s = open(&store)?;
             s.check_domain(&domain, false, false)?;
             let found = s.lookup(&domain, &site, &id)?;
+            // The pseudonym the patient's studies are under: a merged patient's survivor.
+            let found = match found {
+                Some(p) => Some(match Store::merged_into(&store, &p.to_string())? {
+                    Some(survivor) => {
+                        eprintln!("(merged into {survivor}; its own pseudonym was {p})");
+                        survivor.parse().unwrap_or(p)
+                    }
+                    None => p,
+                }),
+                None => None,
+            };
             s.audit(
                 "lookup",
                 &serde_json::json!({ "site": site, "domain": domain, "found": found.as_ref().map(ToString::to_string), "reason": reason }),
@@ -681,112 +740,66 @@ fn publish_release(
     Ok(code)
 }
 
-fn import(
-    store_dir: &Path,
-    archive_dir: &Path,
-    domain: &str,
-    new_domain: bool,
-    repair: bool,
-    json: bool,
-    bundles: &[PathBuf],
-) -> Result<u8> {
+fn import(store_dir: &Path, archive_dir: &Path, options: &RunOptions, json: bool, bundles: &[PathBuf]) -> Result<u8> {
     let renderer = Renderer::new(json);
     let _lock = Store::lock(store_dir, || {
         renderer.say("another pseal-central holds the store; waiting for it to finish…")
     })?;
     let mut store = open(store_dir)?;
-    store.check_domain(domain, true, new_domain)?;
-    let archive = Archive::open_for(&store, archive_dir, repair).map_err(|e| archive_error(archive_dir, e))?;
-    let (mut imported, mut already, mut refused, mut instances) = (0u64, 0u64, 0u64, 0u64);
-    let total = bundles.len() as u64;
-    let bytes: u64 = bundles
-        .iter()
-        .filter_map(|b| std::fs::metadata(b).ok())
-        .map(|m| m.len())
-        .sum();
-    for (i, bundle) in bundles.iter().enumerate() {
-        renderer.event(Event::Phase {
-            name: "import",
-            total: None,
-        });
-        if i == 0 {
-            renderer.event(Event::Size { bytes });
-        }
-        renderer.event(Event::Item {
-            unit: "bundle",
-            index: i as u64 + 1,
-            total,
-        });
-        match import_bundle_with(&mut store, &archive, bundle, domain, repair, &renderer) {
-            Ok(ImportOutcome::Imported { instances: n, .. }) => {
-                imported += 1;
-                instances += n;
-                renderer.event(Event::Imported {
-                    bundle: bundle.display().to_string(),
-                    outcome: "imported",
-                    instances: n,
-                });
-                renderer.result(&format!(
-                    "imported {} ({})",
+    let mut show = |bundle: &Path, result: &Result<ImportOutcome, pseal_central::import::ImportError>| {
+        let line = match result {
+            Ok(ImportOutcome::Imported { instances, linkage, .. }) => {
+                let note = match linkage {
+                    ImportLink::Queued(k) => format!(
+                        "; {} at other sites queued for review",
+                        plural(*k as u64, "possible match", "possible matches")
+                    ),
+                    ImportLink::AutoLinked(link) => {
+                        format!("; linked automatically to a patient of another site (link {link})")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "imported {} ({}){note}",
                     bundle.display(),
-                    plural(n, "instance", "instances")
-                ));
+                    plural(*instances, "instance", "instances")
+                )
             }
-            Ok(ImportOutcome::Repaired { instances: n }) => {
-                imported += 1;
-                instances += n;
-                renderer.event(Event::Imported {
-                    bundle: bundle.display().to_string(),
-                    outcome: "repaired",
-                    instances: n,
-                });
-                renderer.result(&format!(
-                    "repaired {} ({} written again)",
-                    bundle.display(),
-                    plural(n, "instance", "instances")
-                ));
-            }
-            Ok(ImportOutcome::AlreadyImported) => {
-                already += 1;
-                renderer.event(Event::Imported {
-                    bundle: bundle.display().to_string(),
-                    outcome: "already-imported",
-                    instances: 0,
-                });
-                renderer.result(&format!("{} was already imported; nothing changed", bundle.display()));
-            }
-            Err(e) => {
-                refused += 1;
-                renderer.event(Event::Refused {
-                    bundle: bundle.display().to_string(),
-                    reason: e.to_string(),
-                });
-                renderer.result(&format!("REFUSED {e}"));
-            }
-        }
-    }
-    pseal_central::import::refresh_index(&mut store, &archive).with_context(|| {
-        format!(
-            "archive folder {}: writing {}",
-            archive_dir.display(),
-            pseal_central::archive::INDEX_FILE
-        )
-    })?;
+            Ok(ImportOutcome::Repaired { instances }) => format!(
+                "repaired {} ({} written again)",
+                bundle.display(),
+                plural(*instances, "instance", "instances")
+            ),
+            Ok(ImportOutcome::AlreadyImported) => format!("{} was already imported; nothing changed", bundle.display()),
+            Err(e) => format!("REFUSED {e}"),
+        };
+        renderer.result(&line);
+    };
+    let summary = pseal_central::import::run(&mut store, archive_dir, bundles, options, &renderer, &mut show)?;
     renderer.finish();
     if json {
-        renderer.json_line(&serde_json::json!({
-            "event": "summary", "imported": imported, "already_imported": already, "refused": refused,
-            "instances": instances, "archive": archive_dir, "domain": domain,
-        }));
+        let mut line = serde_json::to_value(&summary)?;
+        line["event"] = "summary".into();
+        line["archive"] = serde_json::json!(archive_dir);
+        line["domain"] = options.domain.clone().into();
+        renderer.json_line(&line);
     } else {
         println!(
             "{} imported ({}), {} already imported, {} refused; archive: {}",
-            plural(imported, "bundle", "bundles"),
-            plural(instances, "instance", "instances"),
-            already,
-            refused,
+            plural(summary.imported, "bundle", "bundles"),
+            plural(summary.instances, "instance", "instances"),
+            summary.already_imported,
+            summary.refused,
             archive_dir.display()
         );
+        if summary.links_queued > 0 || summary.auto_linked > 0 {
+            println!(
+                "cross-site linkage: {} linked automatically, {} queued; review with `pseal-central links list --store {}`",
+                plural(summary.auto_linked, "patient", "patients"),
+                plural(summary.links_queued, "link", "links"),
+                store_dir.display()
+            );
+        }
     }
-    Ok(if refused == 0 { EXIT_OK } else { EXIT_REFUSED })
+    Ok(if summary.refused == 0 { EXIT_OK } else { EXIT_REFUSED })
 }

@@ -1,6 +1,6 @@
 //! The command-line interface of `pseal` (clap definitions only).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// pseal — de-identify DICOM studies and seal them for the research network's data steward.
@@ -49,6 +49,10 @@ Environment: none."
         /// Print one JSON object (`event` `summary`) instead of the text lines.
         #[arg(long)]
         json: bool,
+        /// Cross-site linkage: `on` also seals family name, given names, birth name, birth date
+        /// and sex for the steward to link this site's patients with other sites' (docs/linkage.md).
+        #[arg(long, value_enum, default_value = "off")]
+        linkage: Switch,
     },
     /// De-identify every DICOM file under INPUT and write one sealed bundle per patient into OUT.
     ///
@@ -124,4 +128,13 @@ Environment: none.")]
         /// The folder to write into (created if needed).
         dir: PathBuf,
     },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
-use pseal::config::{validate_site_name, LocalIdSource, SiteConfig};
+use pseal::config::{validate_site_name, LinkageConfig, LocalIdSource, SiteConfig};
 use pseal::deid::{DeidConfig, Options};
 use pseal::export::{self, ExportContext};
 use pseal::keys::SiteSecretKey;
@@ -43,7 +43,16 @@ fn run(cli: Cli) -> Result<u8> {
             options,
             local_id_attribute,
             json,
-        } => init(&config, &site, &recipients, &options, &local_id_attribute, json),
+            linkage,
+        } => init(
+            &config,
+            &site,
+            &recipients,
+            &options,
+            &local_id_attribute,
+            json,
+            linkage == cli::Switch::On,
+        ),
         Command::Export {
             config,
             input,
@@ -102,6 +111,7 @@ fn init(
     options: &str,
     local_id_attribute: &str,
     json: bool,
+    linkage: bool,
 ) -> Result<u8> {
     validate_site_name(site).map_err(anyhow::Error::msg)?;
     if recipients.is_empty() {
@@ -136,6 +146,7 @@ fn init(
             options,
             ..DeidConfig::default()
         },
+        linkage: LinkageConfig { enabled: linkage },
     };
     config.local_id.tag().context("--local-id-attribute")?;
     if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -128,6 +128,7 @@ fn write_fuzz_seeds() {
             version: IDENTITY_VERSION,
             bundle_id: writer.bundle_id().into(),
             local_id: LocalId::new("FUZZ-0001").unwrap(),
+            linkage: None,
         };
         let mut sealer = IdentitySealer::new(identity_file.try_clone().unwrap(), &recipients, &header).unwrap();
         for bytes in &instances {
@@ -192,6 +193,7 @@ fn write_fuzz_seeds() {
         recipients: recipients.clone(),
         local_id: LocalIdSource::default(),
         deid: DeidConfig::default(),
+        linkage: Default::default(),
     };
     std::fs::write(corpus("config").join("init.toml"), config.to_toml().unwrap()).unwrap();
     let config = SiteConfig {

@@ -1,10 +1,12 @@
 //! The site configuration (`pseal init` writes it, `pseal export` and `pseal review` read it).
 //!
 //! TOML, kept next to the workstation's site key. It names the site, the steward recipients every
-//! bundle is sealed to, where the local patient ID comes from, and the de-identification options.
+//! bundle is sealed to, where the local patient ID comes from, the de-identification options, and
+//! whether the site takes part in cross-site linkage.
 
 use crate::deid::DeidConfig;
 use crate::keys::{KeyError, SiteSecretKey, StewardRecipient};
+pub use crate::linkage::LinkageConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -26,6 +28,11 @@ pub struct SiteConfig {
     /// De-identification options and overrides.
     #[serde(default)]
     pub deid: DeidConfig,
+    /// Cross-site linkage (`[linkage] enabled = true`): seal names, birth date and sex for the
+    /// steward to link this site's patients with other sites'. Off by default, and then left out
+    /// of the file.
+    #[serde(default, skip_serializing_if = "LinkageConfig::is_off")]
+    pub linkage: LinkageConfig,
 }
 
 /// Which attribute holds the identifier the steward links on.
@@ -171,6 +178,20 @@ mod tests {
         assert_eq!(parse_tag("PatientID"), Some(dicom_core::Tag(0x0010, 0x0020)));
         assert_eq!(parse_tag("(0010,1000)"), Some(dicom_core::Tag(0x0010, 0x1000)));
         assert_eq!(parse_tag("NoSuchKeyword"), None);
+    }
+
+    #[test]
+    fn linkage_is_off_by_default_and_left_out_of_the_file_then() {
+        let text = "site = \"A\"\nsite_key = \"k\"\nrecipients = []\n";
+        let mut config: SiteConfig = toml::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.linkage.enabled);
+        assert!(!config.to_toml().unwrap_or_default().contains("linkage"));
+        config.linkage.enabled = true;
+        let on = config.to_toml().unwrap_or_default();
+        assert!(on.contains("[linkage]\nenabled = true"), "{on}");
+        let back: SiteConfig = toml::from_str(&on).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.linkage.enabled);
+        assert!(toml::from_str::<SiteConfig>(&format!("{text}[linkage]\nenabled = true\nkey = 1\n")).is_err());
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! bundle it belongs to), then one [`InstanceRecord`] per instance entry, in entry order (original
 //! UIDs, dates and birth date captured by de-identification). It is written and read as a stream,
 //! so its size never has to fit in memory.
+//!
+//! A site with cross-site linkage on adds the patient's [`LinkageRecord`] to the header and writes
+//! version [`IDENTITY_VERSION_LINKAGE`]; a site without it writes version [`IDENTITY_VERSION`],
+//! byte for byte what it wrote before linkage existed (`docs/bundle-format.md` §5, §8).
 
 use crate::deid::Captured;
 use crate::keys::{StewardIdentity, StewardRecipient};
@@ -13,8 +17,15 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use thiserror::Error;
 
-/// Version of the identity record plaintext.
+/// Version of the identity record plaintext without linkage fields.
 pub const IDENTITY_VERSION: u32 = 1;
+
+/// Version of the identity record plaintext whose header carries a [`LinkageRecord`]. A steward
+/// that predates linkage refuses it ("unsupported version 2") instead of dropping the fields
+/// unread.
+pub const IDENTITY_VERSION_LINKAGE: u32 = 2;
+
+pub use crate::linkage::LinkageRecord;
 
 /// A hospital's local patient identifier. Never printed: `Debug` and `Display` are redacted.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,6 +61,26 @@ pub struct IdentityHeader {
     pub bundle_id: String,
     /// The patient's local ID at the site.
     pub local_id: LocalId,
+    /// The linkage fields, from a site with linkage on (then `version` is
+    /// [`IDENTITY_VERSION_LINKAGE`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<LinkageRecord>,
+}
+
+impl IdentityHeader {
+    /// A header for `bundle_id` and `local_id`, with the version that matches `linkage`.
+    pub fn new(bundle_id: String, local_id: LocalId, linkage: Option<LinkageRecord>) -> IdentityHeader {
+        IdentityHeader {
+            version: if linkage.is_some() {
+                IDENTITY_VERSION_LINKAGE
+            } else {
+                IDENTITY_VERSION
+            },
+            bundle_id,
+            local_id,
+            linkage,
+        }
+    }
 }
 
 /// What was captured from one instance before de-identification removed it.
@@ -125,11 +156,19 @@ impl<R: Read> IdentityOpener<R> {
         let mut reader = BufReader::new(stream);
         let header: IdentityHeader =
             ciborium::from_reader(&mut reader).map_err(|e| IdentityError::Malformed(e.to_string()))?;
-        if header.version != IDENTITY_VERSION {
-            return Err(IdentityError::Malformed(format!(
-                "unsupported version {}",
-                header.version
-            )));
+        match (header.version, header.linkage.is_some()) {
+            (IDENTITY_VERSION, false) | (IDENTITY_VERSION_LINKAGE, true) => {}
+            (IDENTITY_VERSION, true) => {
+                return Err(IdentityError::Malformed(
+                    "a version 1 record carries linkage fields (only version 2 may)".into(),
+                ))
+            }
+            (IDENTITY_VERSION_LINKAGE, false) => {
+                return Err(IdentityError::Malformed(
+                    "a version 2 record lacks its linkage fields".into(),
+                ))
+            }
+            (v, _) => return Err(IdentityError::Malformed(format!("unsupported version {v}"))),
         }
         Ok(IdentityOpener { reader, header })
     }
@@ -137,6 +176,12 @@ impl<R: Read> IdentityOpener<R> {
     /// The header (local ID and bundle ID).
     pub fn header(&self) -> &IdentityHeader {
         &self.header
+    }
+
+    /// Takes the linkage fields out of the header, so the caller can encode them and drop them
+    /// at once instead of holding them for the whole import.
+    pub fn take_linkage(&mut self) -> Option<LinkageRecord> {
+        self.header.linkage.take()
     }
 
     /// The next instance record, or `None` at the end.
@@ -147,5 +192,90 @@ impl<R: Read> IdentityOpener<R> {
         ciborium::from_reader(&mut self.reader)
             .map(Some)
             .map_err(|e| IdentityError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sealed(header: &IdentityHeader, identity: &StewardIdentity) -> Vec<u8> {
+        let sealer = IdentitySealer::new(Vec::new(), &[identity.recipient()], header).unwrap();
+        sealer.finish().unwrap()
+    }
+
+    fn record() -> LinkageRecord {
+        LinkageRecord {
+            family_name: Some("Müller".into()),
+            given_names: Some("Anna Maria".into()),
+            birth_name: None,
+            birth_date: Some("19600229".into()),
+            sex: Some("F".into()),
+            conflicts: [("family name".to_string(), 2)].into(),
+        }
+    }
+
+    #[test]
+    fn a_header_without_linkage_is_version_1_and_encodes_as_before() {
+        let header = IdentityHeader::new("ab".into(), LocalId::new("42").unwrap(), None);
+        assert_eq!(header.version, IDENTITY_VERSION);
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&header, &mut bytes).unwrap();
+        // The three keys of version 1, nothing else.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            version: u32,
+            bundle_id: &'a str,
+            local_id: &'a str,
+        }
+        let mut v1 = Vec::new();
+        ciborium::into_writer(
+            &V1 {
+                version: 1,
+                bundle_id: "ab",
+                local_id: "42",
+            },
+            &mut v1,
+        )
+        .unwrap();
+        assert_eq!(bytes, v1);
+    }
+
+    #[test]
+    fn linkage_round_trips_in_a_version_2_header() {
+        let identity = StewardIdentity::generate();
+        let header = IdentityHeader::new("ab".into(), LocalId::new("42").unwrap(), Some(record()));
+        assert_eq!(header.version, IDENTITY_VERSION_LINKAGE);
+        let bytes = sealed(&header, &identity);
+        let opened = IdentityOpener::open(bytes.as_slice(), &identity).unwrap();
+        assert_eq!(opened.header(), &header);
+        assert_eq!(
+            opened.header().linkage.as_ref().unwrap().conflicts.get("family name"),
+            Some(&2)
+        );
+    }
+
+    #[test]
+    fn versions_and_linkage_must_agree() {
+        let identity = StewardIdentity::generate();
+        let mut v1_with = IdentityHeader::new("ab".into(), LocalId::new("42").unwrap(), Some(record()));
+        v1_with.version = IDENTITY_VERSION;
+        let mut v2_without = IdentityHeader::new("ab".into(), LocalId::new("42").unwrap(), None);
+        v2_without.version = IDENTITY_VERSION_LINKAGE;
+        let mut v3 = v2_without.clone();
+        v3.version = 3;
+        for (header, expected) in [
+            (v1_with, "version 1 record carries linkage"),
+            (v2_without, "version 2 record lacks"),
+            (v3, "unsupported version 3"),
+        ] {
+            let bytes = sealed(&header, &identity);
+            let err = IdentityOpener::open(bytes.as_slice(), &identity)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 }

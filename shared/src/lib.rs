@@ -14,6 +14,7 @@ pub mod deid;
 pub mod export;
 pub mod identity;
 pub mod keys;
+pub mod linkage;
 pub mod part10;
 pub mod progress;
 pub mod pseudonym;

@@ -31,6 +31,7 @@ fn write_bundle(f: &Fixture, instances: &[Vec<u8>]) -> PathBuf {
         version: IDENTITY_VERSION,
         bundle_id: writer.bundle_id().into(),
         local_id: LocalId::new("12345678").unwrap(),
+        linkage: None,
     };
     let mut sealer = IdentitySealer::new(temp.try_clone().unwrap(), &recipients, &header).unwrap();
     for bytes in instances {
@@ -121,6 +122,7 @@ fn a_compressor_kept_from_one_bundle_to_the_next_writes_each_whole() {
             version: IDENTITY_VERSION,
             bundle_id: writer.bundle_id().into(),
             local_id: LocalId::new(&format!("patient-{round}")).unwrap(),
+            linkage: None,
         };
         let mut sealer = IdentitySealer::new(identity.try_clone().unwrap(), &recipients, &header).unwrap();
         // Several MiB per bundle, so the multi-threaded compressor runs more than one job.

@@ -72,6 +72,7 @@ fn identity_record(bundle_id: &str, recipients: &[StewardRecipient], entries: &[
         version: IDENTITY_VERSION,
         bundle_id: bundle_id.into(),
         local_id: LocalId::new("TEST-0000001").unwrap(),
+        linkage: None,
     };
     let mut sealer = IdentitySealer::new(Vec::new(), recipients, &header).unwrap();
     for (n, entry) in entries.iter().enumerate() {

@@ -64,6 +64,7 @@ fn parallel_review_numbers_outputs_in_input_order() {
             recipients: vec![StewardIdentity::generate().recipient()],
             local_id: LocalIdSource::default(),
             deid: config,
+            linkage: Default::default(),
         },
         site_key: SiteSecretKey::generate(),
     };

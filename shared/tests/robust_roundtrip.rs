@@ -71,6 +71,7 @@ fn write_bundle(
         version: IDENTITY_VERSION,
         bundle_id: writer.bundle_id().into(),
         local_id: LocalId::new(local_id).unwrap(),
+        linkage: None,
     };
     let mut sealer = IdentitySealer::new(temp.try_clone().unwrap(), &recipients, &header).unwrap();
     for (bytes, captured) in instances.iter().zip(records) {

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod domains;
 pub mod instances;
+pub mod links;
 pub mod pseudonyms;
 mod schema;
 mod secrets;
@@ -89,6 +90,7 @@ pub struct Store {
     pub(crate) conn: Connection,
     identity: StewardIdentity,
     pub(crate) secrets: StoreSecrets,
+    pub(crate) linkage: links::LinkageState,
 }
 
 pub(crate) fn now() -> i64 {
@@ -135,6 +137,7 @@ impl Store {
                 conn,
                 identity,
                 secrets,
+                linkage: Default::default(),
             }),
             Err(e) => {
                 let _ = std::fs::remove_file(&db_path);
@@ -163,6 +166,7 @@ impl Store {
         })?;
         let tx = conn.transaction().map_err(db)?;
         tx.execute_batch(schema::SCHEMA).map_err(db)?;
+        tx.execute_batch(links::SCHEMA).map_err(db)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
             params![schema::SCHEMA_VERSION.to_string()],
@@ -246,11 +250,14 @@ impl Store {
             path: db_path.clone(),
             reason,
         })?;
+        // A store made before linkage gains its (empty) linkage tables on first open.
+        conn.execute_batch(links::SCHEMA).map_err(db)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             conn,
             identity,
             secrets,
+            linkage: Default::default(),
         })
     }
 

@@ -92,6 +92,13 @@ impl StoreSecrets {
         )
     }
 
+    /// The keys of cross-site linkage (name filters, date tokens, blocking tokens), derived
+    /// from the blind-index key with HKDF under their own labels, so a store made before linkage
+    /// has them without a new secret.
+    pub fn linkage_keys(&self) -> crate::linkage::LinkageKeys {
+        crate::linkage::LinkageKeys::derive(&self.blind_index_key)
+    }
+
     /// The archive UID for an original UID in a pseudonym domain: stable across re-exports, and
     /// different in every domain, so two projects cannot link their patients through UIDs.
     pub fn archive_uid(&self, domain: &str, original: &str) -> String {

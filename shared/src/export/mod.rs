@@ -13,7 +13,7 @@ pub mod scan;
 use crate::bundle::{BundleWriter, Compressor, ProfileInfo};
 use crate::config::{ConfigError, SiteConfig};
 use crate::deid::{ActionCounts, DeidConfig, Profile, UidPlaceholderKey};
-use crate::identity::{IdentityHeader, IdentitySealer, InstanceRecord, LocalId, IDENTITY_VERSION};
+use crate::identity::{IdentityHeader, IdentitySealer, InstanceRecord, LocalId};
 use crate::keys::SiteSecretKey;
 use crate::progress::{Event, Progress};
 use crate::role::{PathError, Role};
@@ -113,8 +113,12 @@ pub fn export(
 ) -> Result<ExportReport, ExportError> {
     crate::role::ensure_dir(Role::Outbox, out)?;
     let local_id_tag = ctx.config.local_id.tag()?;
-    let scanned = scan::scan(input, local_id_tag, progress)?;
+    let linkage = ctx.config.linkage.enabled;
+    let scanned = scan::scan_with(input, local_id_tag, linkage, progress)?;
     let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);
+    if linkage {
+        report.note_linkage(&scanned);
+    }
     let mut actions = ActionCounts::default();
 
     let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
@@ -141,11 +145,17 @@ pub fn export(
                 total: patients,
             });
             let compressor = spare.take();
+            let linkage_record = scanned.linkage.get(local_id).map(|tally| tally.record());
+            let linkage_record = match linkage_record {
+                None if linkage => Some(crate::linkage::LinkageRecord::default()),
+                other => other,
+            };
             let written = export_patient(
                 ctx,
                 input,
                 out,
                 local_id,
+                linkage_record,
                 files,
                 compressor,
                 &mut report,
@@ -306,6 +316,7 @@ fn export_patient(
     input: &Path,
     out: &Path,
     local_id: &LocalId,
+    linkage: Option<crate::linkage::LinkageRecord>,
     files: &[PathBuf],
     compressor: Option<Compressor>,
     report: &mut ExportReport,
@@ -321,11 +332,7 @@ fn export_patient(
         .prefix(".pseal-identity-")
         .tempfile_in(out)
         .map_err(|e| PathError::new(Role::Outbox, out, e).to_string())?;
-    let header = IdentityHeader {
-        version: IDENTITY_VERSION,
-        bundle_id: writer.bundle_id().to_string(),
-        local_id: local_id.clone(),
-    };
+    let header = IdentityHeader::new(writer.bundle_id().to_string(), local_id.clone(), linkage);
     let mut sealer = IdentitySealer::new(
         std::io::BufWriter::new(identity_file.reopen().map_err(|e| e.to_string())?),
         &ctx.config.recipients,

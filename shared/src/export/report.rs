@@ -35,6 +35,28 @@ pub struct ExportReport {
     /// one (`export-report-<its time, UTC>.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub earlier_report_kept_as: Option<String>,
+    /// Cross-site linkage, when the site has it on: which fields were sealed, and which
+    /// patients' files disagreed on a field (the most frequent value was sealed). Never a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<LinkageSummary>,
+}
+
+/// What the sealed identity records carry for cross-site linkage.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkageSummary {
+    /// The fields sealed for every patient (names of fields, not values).
+    pub sealed_fields: Vec<String>,
+    /// Patients whose files held more than one value of a field.
+    pub conflicts: Vec<LinkageConflict>,
+}
+
+/// One patient whose files disagree on linkage fields (named by position, never by ID).
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkageConflict {
+    /// 1-based position among the patients of this export (as in `failed`).
+    pub patient: usize,
+    /// Field name → number of distinct values among the patient's files.
+    pub fields: std::collections::BTreeMap<String, u32>,
 }
 
 /// Export counts.
@@ -104,7 +126,28 @@ impl ExportReport {
             failed: Vec::new(),
             actions: ActionCounts::default(),
             earlier_report_kept_as: None,
+            linkage: None,
         }
+    }
+
+    /// Records that linkage fields are sealed, and each patient whose files disagree on one.
+    pub(crate) fn note_linkage(&mut self, scanned: &Scanned) {
+        let conflicts = scanned
+            .patients
+            .keys()
+            .enumerate()
+            .filter_map(|(i, id)| {
+                let record = scanned.linkage.get(id)?.record();
+                (!record.conflicts.is_empty()).then(|| LinkageConflict {
+                    patient: i + 1,
+                    fields: record.conflicts.clone(),
+                })
+            })
+            .collect();
+        self.linkage = Some(LinkageSummary {
+            sealed_fields: crate::linkage::FIELD_NAMES.iter().map(|s| s.to_string()).collect(),
+            conflicts,
+        });
     }
 
     pub(crate) fn finish(&mut self, actions: ActionCounts) {

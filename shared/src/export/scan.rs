@@ -7,6 +7,7 @@
 use super::report::LeftOut;
 use super::ExportError;
 use crate::identity::LocalId;
+use crate::linkage::{FileFields, LinkageTally};
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct Scanned {
     pub quarantined: Vec<LeftOut>,
     /// Bytes of the files in `patients` (what the next phase reads).
     pub bytes: u64,
+    /// Per patient, the linkage fields of its files (only when the scan was asked for them).
+    pub linkage: BTreeMap<LocalId, LinkageTally>,
 }
 
 /// A path relative to the input folder, for reports (falls back to the file name).
@@ -67,6 +70,18 @@ fn scan_threads() -> usize {
 
 /// Scans `input` recursively.
 pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
+    scan_with(input, local_id_tag, false, progress)
+}
+
+/// [`scan`], also tallying each patient's linkage fields when `linkage` (a site with cross-site
+/// linkage on): the header of each file is then parsed up to the end of group 0010, from the
+/// walk the scan does anyway.
+pub fn scan_with(
+    input: &Path,
+    local_id_tag: dicom_core::Tag,
+    linkage: bool,
+    progress: &dyn Progress,
+) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
         reason: crate::role::describe(&e),
@@ -118,7 +133,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
                 let Ok(path) = item else {
                     return Looked::WalkError;
                 };
-                let looked = look(path, local_id_tag);
+                let looked = look(path, local_id_tag, linkage);
                 progress.event(Event::Advance { n: 1 });
                 looked
             })
@@ -139,8 +154,11 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         };
         let rel = relative(input, &path);
         match looked {
-            Looked::Dicom(id, size) => {
+            Looked::Dicom(id, size, fields) => {
                 scanned.bytes += size;
+                if let Some(fields) = fields {
+                    scanned.linkage.entry(id.clone()).or_default().add(fields);
+                }
                 scanned.patients.entry(id).or_default().push(path)
             }
             Looked::NotDicom => scanned.skipped.push(LeftOut {
@@ -171,8 +189,8 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
 
 /// What the scan learnt about one file.
 enum Looked {
-    /// A Part 10 file of this patient, and its size.
-    Dicom(LocalId, u64),
+    /// A Part 10 file of this patient, its size, and its linkage fields when asked for.
+    Dicom(LocalId, u64, Option<FileFields>),
     NotDicom,
     CannotRead(std::io::Error),
     NoLocalId,
@@ -181,7 +199,7 @@ enum Looked {
     WalkError,
 }
 
-fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
+fn look(path: &Path, tag: dicom_core::Tag, linkage: bool) -> Looked {
     // One open for the marker and the walk: on a cold disk every open and first read waits.
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -193,11 +211,23 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
         Ok(false) => return Looked::NotDicom,
         Err(e) => return Looked::CannotRead(e),
     }
-    match crate::part10::walk_file(file, Some(tag))
-        .map_err(|e| super::instance::parser_reason(&e))
-        .and_then(|walked| local_id_in(&walked, tag))
-    {
-        Ok(Some(id)) => Looked::Dicom(id, size),
+    let walked = match crate::part10::walk_file(file, Some(tag)) {
+        Ok(walked) => walked,
+        Err(e) => return Looked::Unreadable(super::instance::parser_reason(&e)),
+    };
+    match local_id_in(&walked, tag) {
+        // A header that does not parse this far is left for de-identification to judge (and
+        // quarantine with its reason); it adds nothing to the tally.
+        Ok(Some(id)) => Looked::Dicom(
+            id,
+            size,
+            linkage.then(|| {
+                walked
+                    .parse_until(crate::linkage::PARSE_UNTIL)
+                    .map(|object| crate::linkage::read_fields(&object))
+                    .unwrap_or_default()
+            }),
+        ),
         Ok(None) => Looked::NoLocalId,
         Err(reason) => Looked::Unreadable(reason),
     }

@@ -242,6 +242,14 @@ fn sealed(h: &mut String, r: &ReviewReport) {
             escape(attr)
         );
     }
+    if !s.linkage_fields.is_empty() {
+        let _ = writeln!(
+            h,
+            "<tr><td>for cross-site linkage (this site has it on), per patient: {} — the steward encodes them and keeps only the encodings</td><td class=\"n\">{}</td></tr>",
+            escape(&s.linkage_fields.join(", ")),
+            s.local_ids
+        );
+    }
     h.push_str("</table>\n");
 }
 

@@ -188,6 +188,14 @@ impl ReviewReport {
                 cell(attr)
             );
         }
+        if !s.linkage_fields.is_empty() {
+            let _ = writeln!(
+                md,
+                "| for cross-site linkage (this site has it on), per patient: {} — the steward encodes them and keeps only the encodings | {} |",
+                cell(&s.linkage_fields.join(", ")),
+                s.local_ids
+            );
+        }
 
         let _ = writeln!(md, "\n## Quarantined files (stay at the hospital)\n");
         let _ = writeln!(

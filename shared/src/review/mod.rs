@@ -144,6 +144,10 @@ pub struct SealedSummary {
     pub values: BTreeMap<String, u64>,
     /// Birth dates recorded (for age at scan).
     pub birth_dates: u64,
+    /// With cross-site linkage on: the fields sealed for the steward to link patients across
+    /// sites (names of fields; their values are never in a report).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub linkage_fields: Vec<String>,
 }
 
 /// A de-identified file written under a pending name, waiting for its final one.
@@ -279,7 +283,14 @@ pub fn review_with(
         quarantined: scanned.quarantined.clone(),
         skipped: scanned.skipped.clone(),
         actions: ActionCounts::default(),
-        sealed_identity: SealedSummary::default(),
+        sealed_identity: SealedSummary {
+            linkage_fields: if ctx.config.linkage.enabled {
+                crate::linkage::FIELD_NAMES.iter().map(|f| f.to_string()).collect()
+            } else {
+                Vec::new()
+            },
+            ..SealedSummary::default()
+        },
         attributes: Vec::new(),
         values: BTreeMap::new(),
         quarantine_groups: Vec::new(),

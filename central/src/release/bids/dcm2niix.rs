@@ -291,7 +291,9 @@ mod tests {
             "PatientName": "X", "PatientPosition": "HFS", "SeriesInstanceUID": "2.25.1",
             "EchoTime": 0.00232, "SeriesDescription": "t1_mprage_sag"}"#;
         let cleaned: serde_json::Value = serde_json::from_slice(&clean_sidecar(raw).unwrap()).unwrap();
-        let keys: Vec<&str> = cleaned.as_object().unwrap().keys().map(String::as_str).collect();
+        // Sorted: serde_json keeps dcm2niix's order where a dependency enables `preserve_order`.
+        let mut keys: Vec<&str> = cleaned.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
         assert_eq!(
             keys,
             [

@@ -1,0 +1,160 @@
+//! Cross-site linkage, steward side: one pseudonym for a patient seen at two hospitals, with no
+//! names or birth dates kept.
+//!
+//! At import, a bundle from a site with linkage on carries the patient's family name, given
+//! names, birth name, birth date and sex in its sealed identity record. The first time a (site,
+//! local ID) brings them, [`normalise`] evens out spelling, [`encode`] turns each field into a
+//! keyed encoding (Bloom filters of bigrams for names, salted by birth year; tokens for date
+//! parts) and blocking tokens, and the clear values are dropped. The new record is compared
+//! ([`score`]) with the records of the *other* sites of the same domain that share a blocking
+//! token, and [`decide`] turns the scores into a decision under the steward's [`Policy`]:
+//! link at once (`--auto-link`, a single clear match), queue for review, or nothing.
+//!
+//! Review and merge are [`merge`] (`pseal-central links …`); the store side is
+//! `store::links`; what releases must say about merges is [`changes`]. The method, the threats
+//! and the measured error rates are in `docs/linkage.md`.
+
+pub mod changes;
+pub mod encode;
+pub mod merge;
+pub mod normalise;
+pub mod score;
+
+pub use encode::{Clear, Encoded, LinkageKeys};
+pub use score::{FieldScores, Probe, Weights};
+
+/// The steward's linkage policy for an import run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// At or above: a match (linked automatically with `auto_link`, else queued).
+    pub upper: f64,
+    /// At or above (and below `upper`): a possible match, queued for review.
+    pub lower: f64,
+    /// Link matches at or above `upper` without review (`import --auto-link`).
+    pub auto_link: bool,
+    /// At most this many possible matches are queued for one new patient (the best ones).
+    pub max_queued: usize,
+}
+
+/// Default upper threshold (measured: `docs/linkage.md`, "Measured error rates").
+pub const DEFAULT_UPPER: f64 = 0.95;
+/// Default lower threshold.
+pub const DEFAULT_LOWER: f64 = 0.75;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            upper: DEFAULT_UPPER,
+            lower: DEFAULT_LOWER,
+            auto_link: false,
+            max_queued: 5,
+        }
+    }
+}
+
+impl Policy {
+    /// Checks `0 < lower <= upper <= 1`.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.lower > 0.0 && self.lower <= self.upper && self.upper <= 1.0) {
+            return Err(format!(
+                "linkage thresholds must satisfy 0 < lower ({}) <= upper ({}) <= 1",
+                self.lower, self.upper
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A stored patient scored against a new one.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The stored patient's row.
+    pub patient: i64,
+    /// The row whose pseudonym the stored patient's studies are under (itself unless merged).
+    pub cluster: i64,
+    /// The scores.
+    pub scores: FieldScores,
+}
+
+/// What to do with a new patient.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// No stored patient is a possible match: the new pseudonym stands.
+    Unmatched,
+    /// One clear match, and the policy links clear matches: use its pseudonym from now on.
+    AutoLink(Candidate),
+    /// Possible matches for the steward to review, best first.
+    Queue(Vec<Candidate>),
+}
+
+/// Decides from the scored candidates (any order, any number per cluster). A match is linked
+/// automatically only when the policy allows it, it is the only cluster at or above `upper`,
+/// and no other cluster reaches `lower`; anything less clear goes to review.
+pub fn decide(candidates: Vec<Candidate>, policy: &Policy) -> Decision {
+    let mut best: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        match best.iter_mut().find(|b| b.cluster == c.cluster) {
+            Some(b) if b.scores.total >= c.scores.total => {}
+            Some(b) => *b = c,
+            None => best.push(c),
+        }
+    }
+    best.retain(|c| c.scores.total >= policy.lower);
+    best.sort_by(|a, b| {
+        b.scores
+            .total
+            .total_cmp(&a.scores.total)
+            .then(a.patient.cmp(&b.patient))
+    });
+    if best.is_empty() {
+        return Decision::Unmatched;
+    }
+    if policy.auto_link && best.len() == 1 && best[0].scores.total >= policy.upper {
+        return Decision::AutoLink(best.remove(0));
+    }
+    best.truncate(policy.max_queued.max(1));
+    Decision::Queue(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(patient: i64, cluster: i64, total: f64) -> Candidate {
+        Candidate {
+            patient,
+            cluster,
+            scores: FieldScores {
+                total,
+                ..FieldScores::default()
+            },
+        }
+    }
+
+    #[test]
+    fn only_a_single_clear_match_is_linked_automatically() {
+        let auto = Policy {
+            auto_link: true,
+            ..Policy::default()
+        };
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.2)], &auto), Decision::AutoLink(x) if x.patient == 1));
+        assert!(matches!(decide(vec![c(1, 1, 0.99)], &Policy::default()), Decision::Queue(v) if v.len() == 1));
+        // A second possible match makes it ambiguous.
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.8)], &auto), Decision::Queue(v) if v.len() == 2));
+        // Two rows of one merged patient are one candidate.
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(3, 1, 0.97)], &auto), Decision::AutoLink(x) if x.patient == 1));
+        assert!(matches!(decide(vec![c(1, 1, 0.5)], &auto), Decision::Unmatched));
+        assert!(matches!(decide(vec![c(1, 1, 0.8)], &auto), Decision::Queue(_)));
+    }
+
+    #[test]
+    fn thresholds_are_checked() {
+        assert!(Policy::default().validate().is_ok());
+        let bad = Policy {
+            lower: 0.9,
+            upper: 0.8,
+            ..Policy::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}
