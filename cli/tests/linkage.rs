@@ -334,8 +334,8 @@ fn two_sites_are_linked_as_the_truth_says_then_merged_rejected_and_undone() {
             .map(|(_, v)| v.to_string())
             .collect()
     };
-    let ukb_fixed: Vec<Vec<String>> = ukb_rows_before.iter().map(|r| fixed(r)).collect();
-    let index_fixed: Vec<Vec<String>> = index.iter().map(|r| fixed(r)).collect();
+    let ukb_fixed: Vec<Vec<String>> = ukb_rows_before.iter().map(&fixed).collect();
+    let index_fixed: Vec<Vec<String>> = index.iter().map(&fixed).collect();
     for r in &ukb_fixed {
         assert!(index_fixed.contains(r), "UKB's rows are untouched");
     }
