@@ -3,13 +3,11 @@
 
 mod cli;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use cli::{Cli, Command};
-use pseal::config::{validate_site_name, LocalIdSource, SiteConfig};
-use pseal::deid::{DeidConfig, Options};
 use pseal::export::{self, ExportContext};
-use pseal::keys::SiteSecretKey;
+use pseal::init::InitOptions;
 use pseal::progress::render::Renderer;
 use std::path::Path;
 use std::process::ExitCode;
@@ -58,66 +56,17 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 fn init(config_path: &Path, site: &str, recipients: &[String], options: &str, local_id_attribute: &str) -> Result<u8> {
-    validate_site_name(site).map_err(anyhow::Error::msg)?;
-    if recipients.is_empty() {
-        bail!("at least one --recipient age1… (the steward's) is required");
-    }
-    let recipients = recipients
-        .iter()
-        .map(|r| r.parse().with_context(|| format!("--recipient {r}")))
-        .collect::<Result<Vec<_>>>()?;
-    let options = Options::parse_list(options).context("--options")?;
-    if config_path.exists() {
-        bail!(
-            "{} already exists; refusing to overwrite a site configuration",
-            config_path.display()
-        );
-    }
-    let key_name = format!(
-        "{}.site-key",
-        config_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pseal".into())
-    );
-    let config = SiteConfig {
-        site: site.to_string(),
-        site_key: key_name.into(),
-        recipients,
-        local_id: LocalIdSource {
-            attribute: local_id_attribute.to_string(),
-        },
-        deid: DeidConfig {
-            options,
-            ..DeidConfig::default()
-        },
+    let choices = InitOptions {
+        options: options.to_string(),
+        local_id_attribute: local_id_attribute.to_string(),
     };
-    config.local_id.tag().context("--local-id-attribute")?;
-    if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let key_path = config.site_key_path(config_path);
-    let key = SiteSecretKey::generate();
-    key.write_new(&key_path, site)?;
-    let text = config.to_toml()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(config_path)
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    file.sync_all()?;
-    eprintln!(
-        "wrote {} and the site key {} (mode 0600)",
-        config_path.display(),
-        key_path.display()
-    );
+    let done = pseal::init::init_site(config_path, site, recipients, &choices)?;
+    eprintln!("wrote {} and the site key {} (mode 0600)", done.config, done.site_key);
     eprintln!(
         "enrol this workstation at the steward with: pseal-central enroll --store DIR --site {site} --key {}",
-        key.public()
+        done.public_key
     );
-    println!("{}", key.public());
+    println!("{}", done.public_key);
     Ok(EXIT_OK)
 }
 
@@ -128,15 +77,7 @@ fn run_export(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
     renderer.finish();
     let report_path = out.join(export::REPORT_FILE);
     if renderer.is_json() {
-        renderer.json_line(&serde_json::json!({
-            "event": "summary",
-            "bundles": report.counts.bundles,
-            "exported": report.counts.exported,
-            "quarantined": report.counts.quarantined,
-            "skipped": report.counts.skipped,
-            "failed": report.counts.failed,
-            "report": report_path,
-        }));
+        renderer.json_line(&report.summary_event(out));
     } else {
         println!(
             "{} bundle(s) with {} instance(s) written to {}; {} file(s) quarantined, {} skipped as not DICOM.",
@@ -160,13 +101,7 @@ fn run_review(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
     let report = pseal::review::review(&ctx, input, out, &renderer)?;
     renderer.finish();
     if renderer.is_json() {
-        renderer.json_line(&serde_json::json!({
-            "event": "summary",
-            "reviewed": report.counts.reviewed,
-            "quarantined": report.counts.quarantined,
-            "skipped": report.counts.skipped,
-            "report": out.join(pseal::review::REPORT_JSON),
-        }));
+        renderer.json_line(&report.summary_event(out));
     } else {
         println!(
             "{} file(s) de-identified into {} for review; {} quarantined, {} skipped as not DICOM.",

@@ -66,10 +66,49 @@ impl Progress for Silent {
     fn event(&self, _event: Event) {}
 }
 
+/// Turns events into the objects `--json` prints, one per line: the event's own fields, and on
+/// `advance` the phase with its `done` and `total` so far, so a program need not count. Shared by
+/// the binaries' JSON lines and the Python binding's progress callback, so the two never differ.
+#[derive(Debug, Default)]
+pub struct JsonEvents {
+    phase: &'static str,
+    done: u64,
+    total: Option<u64>,
+}
+
+impl JsonEvents {
+    /// Ready for the first phase.
+    pub fn new() -> JsonEvents {
+        JsonEvents::default()
+    }
+
+    /// The JSON object of `event`; events must come in the order they happened.
+    pub fn to_json(&mut self, event: &Event) -> Option<serde_json::Value> {
+        let mut v = serde_json::to_value(event).ok()?;
+        match event {
+            Event::Phase { name, total } => {
+                self.phase = name;
+                self.done = 0;
+                self.total = *total;
+            }
+            Event::Advance { n } => {
+                self.done += n;
+                v["phase"] = self.phase.into();
+                v["done"] = self.done.into();
+                if let Some(t) = self.total {
+                    v["total"] = t.into();
+                }
+            }
+            _ => {}
+        }
+        Some(v)
+    }
+}
+
 /// Renders progress for the binaries: a bar on a terminal, JSON lines with `--json`, else nothing.
 #[cfg(feature = "terminal")]
 pub mod render {
-    use super::{Event, Progress};
+    use super::{Event, JsonEvents, Progress};
     use std::io::{IsTerminal, Write};
     use std::sync::Mutex;
 
@@ -103,9 +142,7 @@ pub mod render {
     /// Counters added to JSON progress lines, so a program need not keep its own.
     pub struct JsonState {
         out: std::io::Stdout,
-        phase: &'static str,
-        done: u64,
-        total: Option<u64>,
+        events: JsonEvents,
     }
 
     impl Renderer {
@@ -114,9 +151,7 @@ pub mod render {
             if json {
                 Renderer::Json(Mutex::new(JsonState {
                     out: std::io::stdout(),
-                    phase: "",
-                    done: 0,
-                    total: None,
+                    events: JsonEvents::new(),
                 }))
             } else if std::io::stderr().is_terminal() {
                 let bar = indicatif::ProgressBar::new(0);
@@ -170,26 +205,10 @@ pub mod render {
         fn event(&self, event: Event) {
             match self {
                 Renderer::Json(state) => {
-                    let Ok(mut v) = serde_json::to_value(&event) else {
-                        return;
-                    };
                     if let Ok(mut state) = state.lock() {
-                        match &event {
-                            Event::Phase { name, total } => {
-                                state.phase = name;
-                                state.done = 0;
-                                state.total = *total;
-                            }
-                            Event::Advance { n } => {
-                                state.done += n;
-                                v["phase"] = state.phase.into();
-                                v["done"] = state.done.into();
-                                if let Some(t) = state.total {
-                                    v["total"] = t.into();
-                                }
-                            }
-                            _ => {}
-                        }
+                        let Some(v) = state.events.to_json(&event) else {
+                            return;
+                        };
                         let _ = writeln!(state.out, "{v}");
                         let _ = state.out.flush();
                     }

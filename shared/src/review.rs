@@ -8,7 +8,7 @@
 use crate::bundle::{instance_entry_name, ProfileInfo};
 use crate::deid::{ActionCounts, UidPlaceholderKey};
 use crate::export::report::LeftOut;
-use crate::export::{instance, scan, ExportContext, ExportError, CHUNK};
+use crate::export::{instance, scan, Cancel, ExportContext, ExportError, CHUNK};
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -109,6 +109,18 @@ pub fn review(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ReviewReport, ExportError> {
+    review_cancellable(ctx, input, out, progress, &Cancel::new())
+}
+
+/// [`review`], stopping with [`ExportError::Cancelled`] soon after `cancel` is set: the files
+/// already under their final names stay, the pending ones are removed, no report is written.
+pub fn review_cancellable(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<ReviewReport, ExportError> {
     let out_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Output {
@@ -117,7 +129,7 @@ pub fn review(
         }
     };
     std::fs::create_dir_all(out).map_err(out_err(out))?;
-    let scanned = scan::scan(input, ctx.config.local_id.tag()?, progress)?;
+    let scanned = scan::scan(input, ctx.config.local_id.tag()?, progress, cancel)?;
     let mut report = ReviewReport {
         tool: crate::TOOL_VERSION.into(),
         site: ctx.config.site.clone(),
@@ -146,6 +158,7 @@ pub fn review(
         let mut index = 0u64;
         let mut wrote_any = false;
         for chunk in files.chunks(CHUNK) {
+            cancel.check()?;
             // Review writes as much as it reads, so the writing is done on every core too: each
             // file is de-identified and written under a pending name in parallel, then, in input
             // order, renamed to the name it would carry in a bundle (numbered among the files
@@ -169,7 +182,14 @@ pub fn review(
                 .collect();
             let mut failure = None;
             for (path, result) in chunk.iter().zip(results) {
-                progress.event(Event::Advance { n: 1 });
+                // Once cancelled, the rest of the chunk is only cleaned up, and not announced.
+                let cancelled = cancel.is_cancelled();
+                if cancelled && failure.is_none() {
+                    failure = Some(ExportError::Cancelled);
+                }
+                if !cancelled {
+                    progress.event(Event::Advance { n: 1 });
+                }
                 let rel_in = scan::relative(input, path);
                 match result {
                     Ok(pending) if failure.is_some() => {
@@ -181,9 +201,12 @@ pub fn review(
                         let written = pending
                             .written
                             .and_then(|()| std::fs::rename(&pending.path, out.join(&rel_out)));
-                        if let Err(e) = written {
+                        if let Err(source) = written {
                             let _ = std::fs::remove_file(&pending.path);
-                            failure = Some(e);
+                            failure = Some(ExportError::Output {
+                                path: out.to_path_buf(),
+                                source,
+                            });
                             continue;
                         }
                         wrote_any = true;
@@ -199,6 +222,7 @@ pub fn review(
                             output: rel_out,
                         });
                     }
+                    Err(_) if cancelled => {}
                     Err(left_out) => {
                         progress.event(Event::Quarantined {
                             path: rel_in.clone(),
@@ -212,16 +236,14 @@ pub fn review(
                 }
             }
             if let Some(e) = failure {
-                return Err(ExportError::Output {
-                    path: out.to_path_buf(),
-                    source: e,
-                });
+                return Err(e);
             }
         }
         if wrote_any {
             report.sealed_identity.local_ids += 1;
         }
     }
+    cancel.check()?;
     report.counts.reviewed = report.files.len() as u64;
     report.counts.quarantined = report.quarantined.len() as u64;
     report.counts.skipped = report.skipped.len() as u64;
@@ -263,6 +285,19 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl ReviewReport {
+    /// The `summary` event that ends `pseal review --json` (and a Python caller's progress
+    /// stream): the counts, and where the JSON report of the review into `out` is.
+    pub fn summary_event(&self, out: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "event": "summary",
+            "reviewed": self.counts.reviewed,
+            "quarantined": self.counts.quarantined,
+            "skipped": self.counts.skipped,
+            // Lossy: a folder name that is not UTF-8 must not stop the run at its last line.
+            "report": out.join(REPORT_JSON).to_string_lossy(),
+        })
+    }
+
     /// The report for a person: profile, counts, per-attribute actions, sealed content, left out.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();

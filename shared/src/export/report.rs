@@ -115,6 +115,21 @@ impl ExportReport {
         self.failed.is_empty()
     }
 
+    /// The `summary` event that ends `pseal export --json` (and a Python caller's progress
+    /// stream): the counts, and where the report of the export into `out` is.
+    pub fn summary_event(&self, out: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "event": "summary",
+            "bundles": self.counts.bundles,
+            "exported": self.counts.exported,
+            "quarantined": self.counts.quarantined,
+            "skipped": self.counts.skipped,
+            "failed": self.counts.failed,
+            // Lossy: a folder name that is not UTF-8 must not stop the run at its last line.
+            "report": out.join(super::REPORT_FILE).to_string_lossy(),
+        })
+    }
+
     /// Writes the report atomically (temporary file, sync, rename).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));

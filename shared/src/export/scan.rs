@@ -5,7 +5,7 @@
 //! quarantined with the reason. The grouping holds paths only, never pixel data.
 
 use super::report::LeftOut;
-use super::ExportError;
+use super::{Cancel, ExportError};
 use crate::identity::LocalId;
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
@@ -63,8 +63,13 @@ fn scan_threads() -> usize {
     (cores * 16).clamp(16, 32)
 }
 
-/// Scans `input` recursively.
-pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
+/// Scans `input` recursively; stops with [`ExportError::Cancelled`] once `cancel` is set.
+pub fn scan(
+    input: &Path,
+    local_id_tag: dicom_core::Tag,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
         reason: e.to_string(),
@@ -83,6 +88,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
     let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(input).follow_links(false).sort_by_file_name();
     for entry in walker {
+        cancel.check()?;
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -116,6 +122,9 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
                 let Ok(path) = item else {
                     return Looked::WalkError;
                 };
+                if cancel.is_cancelled() {
+                    return Looked::Skipped;
+                }
                 let looked = look(path, local_id_tag);
                 progress.event(Event::Advance { n: 1 });
                 looked
@@ -127,6 +136,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
         // No threads to spare: the global pool does the same work, only with fewer reads in flight.
         Err(_) => look_all(),
     };
+    cancel.check()?;
     for (item, looked) in files.into_iter().zip(looked) {
         let path = match item {
             Ok(path) => path,
@@ -158,7 +168,7 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
             Looked::Unreadable(reason) => {
                 quarantine(&mut scanned, progress, rel, format!("unreadable DICOM: {reason}"))
             }
-            Looked::WalkError => {}
+            Looked::WalkError | Looked::Skipped => {}
         }
     }
     Ok(scanned)
@@ -174,6 +184,8 @@ enum Looked {
     Unreadable(String),
     /// Not a file: a folder that could not be listed (reported from the walk itself).
     WalkError,
+    /// Skipped because the scan was cancelled (the scan then ends with an error).
+    Skipped,
 }
 
 fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
