@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The Python package's CI (called by .ci/run after `cargo test --workspace`): builds the wheel with
+# maturin, installs it into a fresh virtual environment with pytest and Flask-SocketIO, and runs
+# python/tests against the workspace's own binaries.
+#
+# Cost: the wheel is built with the dev profile in the workspace's target folder, so it reuses
+# every dependency `cargo test --workspace` compiled (same profile, same features) and compiles
+# only pyo3 and the binding; the release profile would compile everything again. A dev wheel is
+# for tests only; releases are built as README.md says.
+#
+# Where maturin, a virtual environment or pytest cannot be had, it says SKIPPED and exits 0.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+skip() {
+    echo "ci: SKIPPED: Python package tests ($*)"
+    exit 0
+}
+
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || skip "no $python"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || skip "$python is older than 3.9"
+
+target=${CARGO_TARGET_DIR:-$PWD/target}
+work="$target/python-ci"
+rm -rf "$work"
+mkdir -p "$work"
+start=$(date +%s)
+
+if ! command -v maturin >/dev/null 2>&1; then
+    echo "ci: installing maturin from PyPI"
+    "$python" -m pip install -q 'maturin>=1.9.4,<2' >/dev/null 2>&1 || skip "maturin could not be installed"
+fi
+
+# The binaries the tests compare with and import through; `cargo test --workspace` built all but
+# the fixtures generator (its package has no integration test).
+echo "ci: cargo build --bin pseal-fixtures (the cohort generator)"
+cargo build --quiet --workspace --bin pseal --bin pseal-central --bin pseal-fixtures
+
+echo "ci: maturin build --profile dev (the wheel the tests install)"
+# Stripped, so that the wheel is a few MiB instead of about 25 (debug information); stripping is
+# a link option of the last crate only.
+maturin build --quiet --profile dev --strip --manifest-path python/Cargo.toml --out "$work/wheels"
+wheel=$(ls "$work"/wheels/pseal-*.whl)
+built=$(date +%s)
+
+"$python" -m venv "$work/venv" >/dev/null 2>&1 || skip "$python -m venv failed (Debian: apt-get install python3-venv)"
+venv_python="$work/venv/bin/python"
+"$venv_python" -m pip install -q "$wheel" pytest >/dev/null 2>&1 || skip "pip could not install the wheel and pytest"
+if ! "$venv_python" -m pip install -q flask flask-socketio >/dev/null 2>&1; then
+    echo "ci: WARNING: Flask-SocketIO could not be installed; the example's test will say it is skipped"
+fi
+installed=$(date +%s)
+
+echo "ci: pytest python/tests"
+# -rs lists every skipped test with its reason; -p no:cacheprovider keeps the source tree clean.
+PSEAL_BIN_DIR="$target/debug" "$venv_python" -m pytest -q -rs -p no:cacheprovider python/tests
+done_at=$(date +%s)
+echo "ci: Python package: wheel $((built - start))s, venv and installs $((installed - built))s, pytest $((done_at - installed))s"
