@@ -10,6 +10,7 @@
 #
 # Where maturin, a virtual environment or pytest cannot be had, it says SKIPPED and exits 0.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
 cd "$(dirname "$0")/.."
 
 skip() {
@@ -32,10 +33,12 @@ if ! command -v maturin >/dev/null 2>&1; then
     "$python" -m pip install -q 'maturin>=1.9.4,<2' >/dev/null 2>&1 || skip "maturin could not be installed"
 fi
 
-# The binaries the tests compare with and import through; `cargo test --workspace` built all but
-# the fixtures generator (its package has no integration test).
-echo "ci: cargo build --bin pseal-fixtures (the cohort generator)"
-cargo build --quiet --workspace --bin pseal --bin pseal-central --bin pseal-fixtures
+# The binaries the tests compare with, import through and generate the cohort with (pseal,
+# pseal-central, pseal-fixtures in target/debug). `cargo test --workspace` builds them; after it
+# (as in .ci/run) this finds everything fresh. A plain `cargo build` would not: without the
+# dev-dependencies some crates resolve to other features, and pseal would be compiled again.
+echo "ci: cargo test --workspace --no-run (the binaries the tests use)"
+cargo test --quiet --workspace --no-run
 
 echo "ci: maturin build --profile dev (the wheel the tests install)"
 # Stripped, so that the wheel is a few MiB instead of about 25 (debug information); stripping is

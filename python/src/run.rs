@@ -25,7 +25,7 @@ use std::time::Duration;
 const QUEUE: usize = 16;
 
 /// How often the waiting caller looks for Ctrl-C (`KeyboardInterrupt`) when no event comes.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
 /// What a finished run hands back: its report and its `summary` event, both as JSON.
 pub struct Finished {

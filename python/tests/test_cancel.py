@@ -1,5 +1,8 @@
 """A progress callback that raises stops the run cleanly: nothing partial, no report."""
 
+import subprocess
+import sys
+
 import pytest
 
 import pseal
@@ -100,3 +103,30 @@ def test_the_exception_lists_the_bundles_finished_before_the_run_stopped(tmp_pat
     assert raised.value.bundles == bundles_in(out)
     assert len(raised.value.bundles) == 1
     assert everything_in(out) == raised.value.bundles
+
+
+def test_ctrl_c_stops_a_run_without_a_callback_as_a_cancel_does(tmp_path, config, cohort):
+    """SIGINT while the main thread waits for pseal: KeyboardInterrupt, nothing partial, no report.
+    In a child process, because pytest treats a KeyboardInterrupt as "stop the session"."""
+    out = tmp_path / "out"
+    script = f"""
+import os, signal, sys, threading, time
+import pseal
+
+def interrupt_once_running():
+    while not os.path.isdir({str(out)!r}):
+        time.sleep(0.0005)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt_once_running, daemon=True).start()
+try:
+    pseal.export({str(config)!r}, {str(cohort)!r}, {str(out)!r})
+except KeyboardInterrupt:
+    sys.exit(42)
+sys.exit(0)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 42, done.stderr
+    left = everything_in(out)
+    assert "export-report.json" not in left
+    assert not [name for name in left if name.startswith(".")], left

@@ -233,3 +233,42 @@ pub mod render {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_events_count_advances_within_their_phase() {
+        let mut json = JsonEvents::new();
+        let scan = Event::Phase {
+            name: "scan",
+            total: None,
+        };
+        assert_eq!(
+            json.to_json(&scan),
+            Some(serde_json::json!({"event": "phase", "name": "scan", "total": null}))
+        );
+        json.to_json(&Event::Advance { n: 1 });
+        assert_eq!(
+            json.to_json(&Event::Advance { n: 2 }),
+            Some(serde_json::json!({"event": "advance", "n": 2, "done": 3, "phase": "scan"}))
+        );
+        json.to_json(&Event::Phase {
+            name: "export",
+            total: Some(5),
+        });
+        assert_eq!(
+            json.to_json(&Event::Advance { n: 1 }),
+            Some(serde_json::json!({"event": "advance", "n": 1, "done": 1, "phase": "export", "total": 5}))
+        );
+        let written = Event::BundleWritten {
+            file: "S-1.pseal".into(),
+            instances: 4,
+        };
+        assert_eq!(
+            json.to_json(&written),
+            Some(serde_json::json!({"event": "bundle_written", "file": "S-1.pseal", "instances": 4}))
+        );
+    }
+}
