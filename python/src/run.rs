@@ -102,8 +102,9 @@ where
             receiver = back;
             match first {
                 Ok(item) => {
-                    // Deliver what is queued now in one go, under one hold of the GIL.
-                    for (event, delivered) in std::iter::once(item).chain(drain(&receiver)) {
+                    // Deliver what is queued now under one hold of the GIL, but no more than a
+                    // queue's worth: other Python threads get the GIL between batches.
+                    for (event, delivered) in std::iter::once(item).chain(drain(&receiver).take(QUEUE)) {
                         if let Event::BundleWritten { file, .. } = &event {
                             bundles.push(file.clone());
                         }
