@@ -3,16 +3,13 @@
 
 mod cli;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
-use pseal::config::{validate_site_name, LinkageConfig, LocalIdSource, SiteConfig};
-use pseal::deid::{DeidConfig, Options};
 use pseal::export::{self, ExportContext};
-use pseal::keys::SiteSecretKey;
+use pseal::init::InitOptions;
 use pseal::progress::render::Renderer;
 use pseal::review::Replace;
-use pseal::role::{PathError, Role};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -113,73 +110,24 @@ fn init(
     json: bool,
     linkage: bool,
 ) -> Result<u8> {
-    validate_site_name(site).map_err(anyhow::Error::msg)?;
-    if recipients.is_empty() {
-        bail!("at least one --recipient age1… (the steward's) is required");
-    }
-    let recipients = recipients
-        .iter()
-        .map(|r| r.parse().with_context(|| format!("--recipient {r}")))
-        .collect::<Result<Vec<_>>>()?;
-    let options = Options::parse_list(options).context("--options")?;
-    if config_path.exists() {
-        bail!(
-            "configuration file {} already exists; refusing to overwrite a site configuration",
-            config_path.display()
-        );
-    }
-    let key_name = format!(
-        "{}.site-key",
-        config_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "pseal".into())
-    );
-    let config = SiteConfig {
-        site: site.to_string(),
-        site_key: key_name.into(),
-        recipients,
-        local_id: LocalIdSource {
-            attribute: local_id_attribute.to_string(),
-        },
-        deid: DeidConfig {
-            options,
-            ..DeidConfig::default()
-        },
-        linkage: LinkageConfig { enabled: linkage },
+    let choices = InitOptions {
+        options: options.to_string(),
+        local_id_attribute: local_id_attribute.to_string(),
+        linkage,
     };
-    config.local_id.tag().context("--local-id-attribute")?;
-    if let Some(dir) = config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(PathError::at(Role::ConfigFile, config_path))?;
-    }
-    let key_path = config.site_key_path(config_path);
-    let key = SiteSecretKey::generate();
-    key.write_new(&key_path, site)?;
-    let text = config.to_toml()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(config_path)
-        .map_err(PathError::at(Role::ConfigFile, config_path))?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(PathError::at(Role::ConfigFile, config_path))?;
-    file.sync_all().map_err(PathError::at(Role::ConfigFile, config_path))?;
+    let done = pseal::init::init_site(config_path, site, recipients, &choices)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "event": "summary", "config": config_path, "site": site, "site_key_file": key_path, "site_key": key.public().to_string() })
-        );
+        let mut line = serde_json::to_value(&done)?;
+        line["event"] = "summary".into();
+        println!("{line}");
         return Ok(EXIT_OK);
     }
-    eprintln!(
-        "wrote {} and the site key {} (mode 0600)",
-        config_path.display(),
-        key_path.display()
-    );
+    eprintln!("wrote {} and the site key {} (mode 0600)", done.config, done.site_key);
     eprintln!(
         "enrol this workstation at the steward with: pseal-central enroll --store DIR --site {site} --key {}",
-        key.public()
+        done.public_key
     );
-    println!("{}", key.public());
+    println!("{}", done.public_key);
     Ok(EXIT_OK)
 }
 
@@ -190,16 +138,7 @@ fn run_export(config: &Path, input: &Path, out: &Path, json: bool) -> Result<u8>
     renderer.finish();
     let report_path = out.join(export::REPORT_FILE);
     if renderer.is_json() {
-        renderer.json_line(&serde_json::json!({
-            "event": "summary",
-            "bundles": report.counts.bundles,
-            "exported": report.counts.exported,
-            "quarantined": report.counts.quarantined,
-            "skipped": report.counts.skipped,
-            "failed": report.counts.failed,
-            "report": report_path,
-            "earlier_report_kept_as": report.earlier_report_kept_as.as_ref().map(|n| out.join(n)),
-        }));
+        renderer.json_line(&report.summary_event(out));
     } else {
         for f in &report.failed {
             println!("patient {} of this export: NO BUNDLE: {}", f.patient, f.reason);
@@ -224,18 +163,10 @@ fn run_review(config: &Path, input: &Path, out: &Path, replace: bool, json: bool
     let ctx = ExportContext::load(config)?;
     let renderer = Renderer::new(json);
     let replace = if replace { Replace::Yes } else { Replace::No };
-    let report = pseal::review::review_with(&ctx, input, out, replace, &renderer)?;
+    let report = pseal::review::review_with(&ctx, input, out, replace, &renderer, &pseal::export::Cancel::new())?;
     renderer.finish();
     if renderer.is_json() {
-        renderer.json_line(&serde_json::json!({
-            "event": "summary",
-            "reviewed": report.counts.reviewed,
-            "quarantined": report.counts.quarantined,
-            "skipped": report.counts.skipped,
-            "report": out.join(pseal::review::REPORT_JSON),
-            "report_html": out.join(pseal::review::REPORT_HTML),
-            "report_md": out.join(pseal::review::REPORT_MD),
-        }));
+        renderer.json_line(&report.summary_event(out));
     } else {
         println!(
             "{} de-identified into {}; {} quarantined, {} skipped as not DICOM.",

@@ -4,7 +4,7 @@
 //! here or in the steward's library so that tests and future bindings reach it without a process.
 //! The modules follow the data flow of an export: [`deid`] cleans each instance, [`identity`] seals
 //! what the steward needs, [`bundle`] packs and authenticates ([`auth`]) it under the [`keys`], and
-//! [`export`] drives the whole run for a site [`config`].
+//! [`export`] drives the whole run for a site [`config`] that [`init`] wrote.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod deid;
 pub mod export;
 pub mod identity;
+pub mod init;
 pub mod keys;
 pub mod linkage;
 pub mod part10;

@@ -87,6 +87,109 @@ impl Progress for Silent {
     fn event(&self, _event: Event) {}
 }
 
+/// Turns events into the objects `--json` prints, one per line: the event's own fields, and on
+/// `advance` the phase with its `done` and `total` so far, so a program need not count. Bytes
+/// ride on the next `advance` (as `bytes`, `bytes_done` and, once known, `bytes_total`) rather
+/// than adding a line per file. Shared by the binaries' JSON lines and the Python binding's
+/// progress callback, so the two never differ.
+#[derive(Debug, Default)]
+pub struct JsonEvents {
+    phase: &'static str,
+    done: u64,
+    total: Option<u64>,
+    bytes_pending: u64,
+    bytes_done: u64,
+    bytes_total: Option<u64>,
+}
+
+impl JsonEvents {
+    /// Ready for the first phase.
+    pub fn new() -> JsonEvents {
+        JsonEvents::default()
+    }
+
+    /// The JSON object of `event`, or `None` for an event folded into a later line (`bytes`);
+    /// events must come in the order they happened.
+    pub fn to_json(&mut self, event: &Event) -> Option<serde_json::Value> {
+        match event {
+            Event::Phase { name, total } => {
+                // A phase of the same name again (import: one per bundle) goes on counting bytes.
+                if *name != self.phase {
+                    self.bytes_done = 0;
+                    self.bytes_total = None;
+                }
+                self.phase = name;
+                self.done = 0;
+                self.total = *total;
+            }
+            Event::Bytes { n } => {
+                self.bytes_pending += n;
+                self.bytes_done += n;
+                return None;
+            }
+            Event::Size { bytes } => self.bytes_total = Some(*bytes),
+            _ => {}
+        }
+        let mut v = serde_json::to_value(event).ok()?;
+        if let Event::Advance { n } = event {
+            self.done += n;
+            v["phase"] = self.phase.into();
+            v["done"] = self.done.into();
+            if let Some(t) = self.total {
+                v["total"] = t.into();
+            }
+            if self.bytes_pending > 0 || self.bytes_done > 0 {
+                v["bytes"] = self.bytes_pending.into();
+                v["bytes_done"] = self.bytes_done.into();
+                if let Some(t) = self.bytes_total {
+                    v["bytes_total"] = t.into();
+                }
+                self.bytes_pending = 0;
+            }
+        }
+        Some(v)
+    }
+}
+
 /// Renders progress for the binaries: a bar on a terminal, JSON lines with `--json`, else nothing.
 #[cfg(feature = "terminal")]
 pub mod render;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_events_count_advances_within_their_phase() {
+        let mut json = JsonEvents::new();
+        let scan = Event::Phase {
+            name: "scan",
+            total: None,
+        };
+        assert_eq!(
+            json.to_json(&scan),
+            Some(serde_json::json!({"event": "phase", "name": "scan", "total": null}))
+        );
+        json.to_json(&Event::Advance { n: 1 });
+        assert_eq!(
+            json.to_json(&Event::Advance { n: 2 }),
+            Some(serde_json::json!({"event": "advance", "n": 2, "done": 3, "phase": "scan"}))
+        );
+        json.to_json(&Event::Phase {
+            name: "export",
+            total: Some(5),
+        });
+        assert_eq!(
+            json.to_json(&Event::Advance { n: 1 }),
+            Some(serde_json::json!({"event": "advance", "n": 1, "done": 1, "phase": "export", "total": 5}))
+        );
+        let written = Event::BundleWritten {
+            file: "S-1.pseal".into(),
+            instances: 4,
+        };
+        assert_eq!(
+            json.to_json(&written),
+            Some(serde_json::json!({"event": "bundle_written", "file": "S-1.pseal", "instances": 4}))
+        );
+    }
+}

@@ -6,9 +6,12 @@
 //! unreadable files are reported, never silently dropped, and never stop the others. The report
 //! ([`report`]) stays at the hospital and holds no value read from inside a file.
 
+mod cancel;
 pub mod instance;
 pub mod report;
 pub mod scan;
+
+pub use cancel::Cancel;
 
 use crate::bundle::{BundleWriter, Compressor, ProfileInfo};
 use crate::config::{ConfigError, SiteConfig};
@@ -65,6 +68,9 @@ pub enum ExportError {
         /// What is in the way and what to do.
         reason: String,
     },
+    /// The run was stopped through its [`Cancel`].
+    #[error("cancelled: what was finished before (bundles announced as written, reviewed files) is whole, what was in progress was removed, and no report was written")]
+    Cancelled,
 }
 
 /// Everything an export needs, resolved from the site configuration.
@@ -111,10 +117,22 @@ pub fn export(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ExportReport, ExportError> {
+    export_cancellable(ctx, input, out, progress, &Cancel::new())
+}
+
+/// [`export`], stopping with [`ExportError::Cancelled`] soon after `cancel` is set (see
+/// [`Cancel`] for what is left behind then).
+pub fn export_cancellable(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<ExportReport, ExportError> {
     crate::role::ensure_dir(Role::Outbox, out)?;
     let local_id_tag = ctx.config.local_id.tag()?;
     let linkage = ctx.config.linkage.enabled;
-    let scanned = scan::scan_with(input, local_id_tag, linkage, progress)?;
+    let scanned = scan::scan_with(input, local_id_tag, linkage, progress, cancel)?;
     let mut report = ExportReport::new(&ctx.config.site, ctx.profile_info(), &scanned);
     if linkage {
         report.note_linkage(&scanned);
@@ -161,10 +179,14 @@ pub fn export(
                 &mut report,
                 &mut actions,
                 progress,
+                cancel,
             );
             if let Some((index, count, handle)) = finishing.take() {
                 spare = record_finished(&mut report, progress, index, count, handle.join());
             }
+            // The bundle that was finishing is whole and announced; the one in hand (if any)
+            // is dropped here, which removes its temporary files.
+            cancel.check()?;
             match written {
                 Ok(Some(pending)) => {
                     let profile = profile.clone();
@@ -182,7 +204,10 @@ pub fn export(
         if let Some((index, count, handle)) = finishing.take() {
             record_finished(&mut report, progress, index, count, handle.join());
         }
-    });
+        Ok::<(), ExportError>(())
+    })?;
+    // A cancel that came while the last bundle was finishing still means "no report".
+    cancel.check()?;
     report.finish(actions);
     let report_path = out.join(REPORT_FILE);
     report.earlier_report_kept_as = report::keep_earlier(&report_path)
@@ -196,7 +221,8 @@ pub fn export(
 
 /// De-identifies `files` in parallel chunks and hands each result to `f` in input order, so
 /// memory holds two chunks and the output order is deterministic. Stops at the first error `f`
-/// returns.
+/// returns, or before the next file once `cancel` is set (with an `Err` the caller tells apart
+/// by looking at `cancel`).
 ///
 /// The next chunk is de-identified while `f` handles the current one (writes it into a bundle or
 /// a folder): de-identification overlaps with compression and encryption instead of
@@ -206,6 +232,7 @@ pub(crate) fn for_each_instance(
     profile: &Profile,
     uid_key: &UidPlaceholderKey,
     progress: &dyn Progress,
+    cancel: &Cancel,
     mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String> + Send,
 ) -> Result<(), String> {
     // Each result comes with the input file's size, for the byte rate of the progress display.
@@ -230,6 +257,9 @@ pub(crate) fn for_each_instance(
             || -> Result<(), String> {
                 let (paths, results) = current;
                 for (path, (size, result)) in paths.iter().zip(results) {
+                    if cancel.is_cancelled() {
+                        return Err(ExportError::Cancelled.to_string());
+                    }
                     progress.event(Event::Bytes { n: size });
                     progress.event(Event::Advance { n: 1 });
                     f(path, result)?;
@@ -322,6 +352,7 @@ fn export_patient(
     report: &mut ExportReport,
     actions: &mut ActionCounts,
     progress: &dyn Progress,
+    cancel: &Cancel,
 ) -> Result<Option<PendingBundle>, String> {
     let mut writer = match compressor {
         Some(c) => BundleWriter::create_with(out, &ctx.config.site, &ctx.config.recipients, c),
@@ -341,7 +372,7 @@ fn export_patient(
     .map_err(|e| e.to_string())?;
     let uid_key = UidPlaceholderKey::random();
 
-    for_each_instance(files, &ctx.profile, &uid_key, progress, |path, result| {
+    for_each_instance(files, &ctx.profile, &uid_key, progress, cancel, |path, result| {
         match result {
             Ok(done) => {
                 let mut data = done.reader().map_err(|e| e.to_string())?;

@@ -163,6 +163,26 @@ impl ExportReport {
         self.failed.is_empty()
     }
 
+    /// The `summary` event that ends `pseal export --json` (and a Python caller's progress
+    /// stream): the counts, where the report of the export into `out` is, and where an earlier
+    /// export's report was kept.
+    pub fn summary_event(&self, out: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "event": "summary",
+            "bundles": self.counts.bundles,
+            "exported": self.counts.exported,
+            "quarantined": self.counts.quarantined,
+            "skipped": self.counts.skipped,
+            "failed": self.counts.failed,
+            // Lossy: a folder name that is not UTF-8 must not stop the run at its last line.
+            "report": out.join(super::REPORT_FILE).to_string_lossy(),
+            "earlier_report_kept_as": self
+                .earlier_report_kept_as
+                .as_ref()
+                .map(|n| out.join(n).to_string_lossy().into_owned()),
+        })
+    }
+
     /// Writes the report atomically (temporary file, sync, rename). A report already at `path`
     /// is replaced: call [`keep_earlier`] first to keep it.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 //! quarantined with the reason. The grouping holds paths only, never pixel data.
 
 use super::report::LeftOut;
-use super::ExportError;
+use super::{Cancel, ExportError};
 use crate::identity::LocalId;
 use crate::linkage::{FileFields, LinkageTally};
 use crate::progress::{Event, Progress};
@@ -68,9 +68,14 @@ fn scan_threads() -> usize {
     (cores * 16).clamp(16, 32)
 }
 
-/// Scans `input` recursively.
-pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress) -> Result<Scanned, ExportError> {
-    scan_with(input, local_id_tag, false, progress)
+/// Scans `input` recursively; stops with [`ExportError::Cancelled`] once `cancel` is set.
+pub fn scan(
+    input: &Path,
+    local_id_tag: dicom_core::Tag,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<Scanned, ExportError> {
+    scan_with(input, local_id_tag, false, progress, cancel)
 }
 
 /// [`scan`], also tallying each patient's linkage fields when `linkage` (a site with cross-site
@@ -81,6 +86,7 @@ pub fn scan_with(
     local_id_tag: dicom_core::Tag,
     linkage: bool,
     progress: &dyn Progress,
+    cancel: &Cancel,
 ) -> Result<Scanned, ExportError> {
     let meta = std::fs::metadata(input).map_err(|e| ExportError::Input {
         path: input.to_path_buf(),
@@ -100,6 +106,7 @@ pub fn scan_with(
     let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(input).follow_links(false).sort_by_file_name();
     for entry in walker {
+        cancel.check()?;
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -133,6 +140,9 @@ pub fn scan_with(
                 let Ok(path) = item else {
                     return Looked::WalkError;
                 };
+                if cancel.is_cancelled() {
+                    return Looked::Skipped;
+                }
                 let looked = look(path, local_id_tag, linkage);
                 progress.event(Event::Advance { n: 1 });
                 looked
@@ -144,6 +154,7 @@ pub fn scan_with(
         // No threads to spare: the global pool does the same work, only with fewer reads in flight.
         Err(_) => look_all(),
     };
+    cancel.check()?;
     for (item, looked) in files.into_iter().zip(looked) {
         let path = match item {
             Ok(path) => path,
@@ -181,7 +192,7 @@ pub fn scan_with(
             Looked::Unreadable(reason) => {
                 quarantine(&mut scanned, progress, rel, format!("unreadable DICOM: {reason}"))
             }
-            Looked::WalkError => {}
+            Looked::WalkError | Looked::Skipped => {}
         }
     }
     Ok(scanned)
@@ -197,6 +208,8 @@ enum Looked {
     Unreadable(String),
     /// Not a file: a folder that could not be listed (reported from the walk itself).
     WalkError,
+    /// Skipped because the scan was cancelled (the scan then ends with an error).
+    Skipped,
 }
 
 fn look(path: &Path, tag: dicom_core::Tag, linkage: bool) -> Looked {

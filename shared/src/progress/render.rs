@@ -45,12 +45,7 @@ pub fn error_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + '
 /// Counters added to JSON progress lines, so a program need not keep its own.
 pub struct JsonState {
     out: std::io::Stdout,
-    phase: &'static str,
-    done: u64,
-    total: Option<u64>,
-    bytes_pending: u64,
-    bytes_done: u64,
-    bytes_total: Option<u64>,
+    events: super::JsonEvents,
 }
 
 /// The terminal display: the indicatif bar and the numbers it shows.
@@ -254,12 +249,7 @@ impl Renderer {
         if json {
             Renderer::Json(Mutex::new(JsonState {
                 out: std::io::stdout(),
-                phase: "",
-                done: 0,
-                total: None,
-                bytes_pending: 0,
-                bytes_done: 0,
-                bytes_total: None,
+                events: super::JsonEvents::new(),
             }))
         } else if std::io::stderr().is_terminal() {
             Renderer::Bar(Box::new(BarState::new()))
@@ -320,47 +310,9 @@ impl Progress for Renderer {
         match self {
             Renderer::Json(state) => {
                 let Ok(mut state) = state.lock() else { return };
-                match &event {
-                    Event::Phase { name, total } => {
-                        if *name != state.phase {
-                            state.bytes_done = 0;
-                            state.bytes_total = None;
-                        }
-                        state.phase = name;
-                        state.done = 0;
-                        state.total = *total;
-                    }
-                    // Bytes ride on the next `advance` line (as `bytes`, `bytes_done` and, once
-                    // known, `bytes_total`) rather than adding a line per file.
-                    Event::Bytes { n } => {
-                        state.bytes_pending += n;
-                        state.bytes_done += n;
-                        return;
-                    }
-                    Event::Size { bytes } => {
-                        state.bytes_total = Some(*bytes);
-                    }
-                    _ => {}
-                }
-                let Ok(mut v) = serde_json::to_value(&event) else {
+                let Some(v) = state.events.to_json(&event) else {
                     return;
                 };
-                if let Event::Advance { n } = &event {
-                    state.done += n;
-                    v["phase"] = state.phase.into();
-                    v["done"] = state.done.into();
-                    if let Some(t) = state.total {
-                        v["total"] = t.into();
-                    }
-                    if state.bytes_pending > 0 || state.bytes_done > 0 {
-                        v["bytes"] = state.bytes_pending.into();
-                        v["bytes_done"] = state.bytes_done.into();
-                        if let Some(t) = state.bytes_total {
-                            v["bytes_total"] = t.into();
-                        }
-                        state.bytes_pending = 0;
-                    }
-                }
                 let _ = writeln!(state.out, "{v}");
                 let _ = state.out.flush();
             }

@@ -12,6 +12,22 @@ fn cell(text: &str) -> String {
 }
 
 impl ReviewReport {
+    /// The `summary` event that ends `pseal review --json` (and a Python caller's progress
+    /// stream): the counts, and where the review's reports in `out` are.
+    pub fn summary_event(&self, out: &std::path::Path) -> serde_json::Value {
+        // Lossy: a folder name that is not UTF-8 must not stop the run at its last line.
+        let at = |name: &str| out.join(name).to_string_lossy().into_owned();
+        serde_json::json!({
+            "event": "summary",
+            "reviewed": self.counts.reviewed,
+            "quarantined": self.counts.quarantined,
+            "skipped": self.counts.skipped,
+            "report": at(super::REPORT_JSON),
+            "report_html": at(super::REPORT_HTML),
+            "report_md": at(super::REPORT_MD),
+        })
+    }
+
     /// The report for a person, in Markdown.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();

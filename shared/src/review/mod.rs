@@ -17,7 +17,7 @@ pub mod values;
 use crate::bundle::{instance_entry_name, ProfileInfo};
 use crate::deid::{ActionCounts, UidPlaceholderKey};
 use crate::export::report::LeftOut;
-use crate::export::{instance, scan, ExportContext, ExportError, CHUNK};
+use crate::export::{instance, scan, Cancel, ExportContext, ExportError, CHUNK};
 use crate::progress::{Event, Progress};
 use crate::role::{PathError, Role};
 use outcome::AttributeOutcomes;
@@ -239,16 +239,30 @@ pub fn review(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ReviewReport, ExportError> {
-    review_with(ctx, input, out, Replace::No, progress)
+    review_with(ctx, input, out, Replace::No, progress, &Cancel::new())
 }
 
-/// Runs a review of `input` into `out`; `replace` says what to do with a non-empty folder.
+/// [`review`], stopping with [`ExportError::Cancelled`] soon after `cancel` is set: the files
+/// already under their final names stay, the pending ones are removed, no report is written.
+pub fn review_cancellable(
+    ctx: &ExportContext,
+    input: &Path,
+    out: &Path,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<ReviewReport, ExportError> {
+    review_with(ctx, input, out, Replace::No, progress, cancel)
+}
+
+/// Runs a review of `input` into `out`; `replace` says what to do with a non-empty folder, and
+/// `cancel` stops the run as [`review_cancellable`] says.
 pub fn review_with(
     ctx: &ExportContext,
     input: &Path,
     out: &Path,
     replace: Replace,
     progress: &dyn Progress,
+    cancel: &Cancel,
 ) -> Result<ReviewReport, ExportError> {
     // The input is checked before anything in the review folder is touched.
     let local_id_tag = ctx.config.local_id.tag()?;
@@ -268,7 +282,7 @@ pub fn review_with(
         }
     }
     prepare_folder(out, input, replace)?;
-    let scanned = scan::scan(input, local_id_tag, progress)?;
+    let scanned = scan::scan(input, local_id_tag, progress, cancel)?;
     let mut report = ReviewReport {
         tool: crate::TOOL_VERSION.into(),
         site: ctx.config.site.clone(),
@@ -326,6 +340,7 @@ pub fn review_with(
         let mut index = 0u64;
         let mut wrote_any = false;
         for chunk in files.chunks(CHUNK) {
+            cancel.check()?;
             // Review writes as much as it reads, so the writing is done on every core too: each
             // file is de-identified and written under a pending name in parallel, then, in input
             // order, renamed to the name it would carry in a bundle (numbered among the files
@@ -361,8 +376,15 @@ pub fn review_with(
                 .collect();
             let mut failure = None;
             for (path, (size, result)) in chunk.iter().zip(results) {
-                progress.event(Event::Bytes { n: size });
-                progress.event(Event::Advance { n: 1 });
+                // Once cancelled, the rest of the chunk is only cleaned up, and not announced.
+                let cancelled = cancel.is_cancelled();
+                if cancelled && failure.is_none() {
+                    failure = Some(ExportError::Cancelled);
+                }
+                if !cancelled {
+                    progress.event(Event::Bytes { n: size });
+                    progress.event(Event::Advance { n: 1 });
+                }
                 let rel_in = scan::relative(input, path);
                 match result {
                     Ok(pending) if failure.is_some() => {
@@ -376,7 +398,7 @@ pub fn review_with(
                             .and_then(|()| std::fs::rename(&pending.path, out.join(&rel_out)));
                         if let Err(e) = written {
                             let _ = std::fs::remove_file(&pending.path);
-                            failure = Some(e);
+                            failure = Some(PathError::new(Role::ReviewFolder, out, e).into());
                             continue;
                         }
                         wrote_any = true;
@@ -393,6 +415,7 @@ pub fn review_with(
                             output: rel_out,
                         });
                     }
+                    Err(_) if cancelled => {}
                     Err(left_out) => {
                         progress.event(Event::Quarantined {
                             path: rel_in.clone(),
@@ -412,13 +435,14 @@ pub fn review_with(
                 }
             }
             if let Some(e) = failure {
-                return Err(PathError::new(Role::ReviewFolder, out, e).into());
+                return Err(e);
             }
         }
         if wrote_any {
             report.sealed_identity.local_ids += 1;
         }
     }
+    cancel.check()?;
     report.counts.reviewed = report.files.len() as u64;
     report.counts.quarantined = report.quarantined.len() as u64;
     report.counts.skipped = report.skipped.len() as u64;
