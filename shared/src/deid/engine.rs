@@ -6,12 +6,13 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::captured::Captured;
 use super::conformance::{file_meta, insert_markers};
+use super::iod::Iod;
 use super::options::DeidOption;
 use super::profile::Profile;
 use super::quarantine::{self, QuarantineReason};
 use super::report::ActionCounts;
 use super::values::text_of;
-use super::walk::Walker;
+use super::walk::{Scope, Walker};
 
 pub use super::uids::UidPlaceholderKey;
 
@@ -31,6 +32,11 @@ pub struct Deidentified {
     pub captured: Captured,
     /// What was done to each attribute, for the review report.
     pub actions: ActionCounts,
+    /// The IOD (PS3.3's name through highdicom, e.g. `mr-image`) whose attribute Types decided
+    /// the combined codes and the attributes outside Table E.1-1 that the IOD requires; `None`
+    /// when the SOP Class is not in pseal's IOD tables, and the combined codes took the
+    /// alternative that conforms whatever the Type (D where D is among them, Z for X/Z).
+    pub iod: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Deidentified {
@@ -40,6 +46,7 @@ impl std::fmt::Debug for Deidentified {
             .field("captured_uids", &self.captured.uids.len())
             .field("captured_values", &self.captured.values.len())
             .field("captured_birth_date", &self.captured.birth_date.is_some())
+            .field("iod", &self.iod)
             .finish_non_exhaustive()
     }
 }
@@ -94,8 +101,14 @@ pub fn deidentify(
         return Err(DeidError::Quarantined(reason));
     }
 
+    let iod = Iod::of(&sop_class);
+    let top = iod.map(Iod::top);
+    let scope = Scope {
+        place: top.as_ref(),
+        strict: false,
+    };
     let mut walker = Walker::new(profile, uids);
-    let mut out = walker.dataset(dataset, &mut Vec::new())?;
+    let mut out = walker.dataset(dataset, &mut Vec::new(), scope)?;
 
     let instance = match text(&out, SOP_INSTANCE_UID) {
         Some(uid) => uid,
@@ -131,5 +144,6 @@ pub fn deidentify(
         object: out.with_exact_meta(meta),
         captured: walker.sink.finish(),
         actions: walker.actions,
+        iod: iod.map(Iod::name),
     })
 }

@@ -21,6 +21,7 @@ mod captured;
 mod conformance;
 mod engine;
 mod generated;
+mod iod;
 mod options;
 mod outside;
 mod private;
