@@ -249,3 +249,79 @@ fn retained_text_that_fails_the_descriptor_rule_becomes_a_dummy() {
     assert!(out.actions.get(0x0008_0104, TakenAction::RetainedTextReplaced) >= 1);
     assert!(!contains(&to_bytes(o), b"Mustermann"));
 }
+
+/// Attributes a converter wrote with VR UN are judged, and kept, as the attributes they are:
+/// before, every one of them was removed (or became a dummy where the IOD requires it).
+#[test]
+fn un_values_are_read_as_their_attribute() {
+    let un = |t: u32, bytes: &[u8]| el(t, VR::UN, dicom_core::value::PrimitiveValue::U8(bytes.to_vec().into()));
+    let ds = mr(
+        "1.2.826.0.1.3680043.10.1.704",
+        vec![
+            un(0x0008_0060, b"MR"),
+            un(0x0020_0032, b"-120\\-120\\35 "),
+            un(0x0028_0010, &64u16.to_le_bytes()),
+            un(0x0008_0070, b"SIEMENS "),
+            un(POSITION_REFERENCE_INDICATOR, b"Mustermann"),
+        ],
+    );
+    let out = deidentify(file(ds), &profile("none"), &key()).unwrap();
+    let o = &out.object;
+    assert_eq!(o.get(tag(0x0008_0060)).unwrap().vr(), VR::CS);
+    assert_eq!(text(o.get(tag(0x0008_0060)).unwrap()), "MR");
+    assert_eq!(text(o.get(tag(0x0020_0032)).unwrap()), "-120\\-120\\35");
+    assert_eq!(o.get(tag(0x0028_0010)).unwrap().value().to_int::<u16>().unwrap(), 64);
+    assert_eq!(text(o.get(tag(0x0008_0070)).unwrap()), "SIEMENS");
+    assert_eq!(text(o.get(tag(POSITION_REFERENCE_INDICATOR)).unwrap()), "");
+    assert!(!contains(&to_bytes(o), b"Mustermann"));
+}
+
+/// The Common Instance Reference module lists the instances an instance references elsewhere;
+/// when de-identification removed every such reference, the lists go too (they would refer to
+/// nothing, which dciodvfy reports), and stay where references stay.
+#[test]
+fn instance_reference_lists_go_with_the_references() {
+    let series = || {
+        seq(
+            0x0008_1115,
+            vec![item(vec![
+                el(0x0020_000E, VR::UI, "1.2.826.0.1.3680043.10.1.710"),
+                seq(
+                    0x0008_114A,
+                    vec![item(vec![
+                        el(REFERENCED_SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4"),
+                        el(REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.10.1.711"),
+                    ])],
+                ),
+            ])],
+        )
+    };
+    let image = || {
+        seq(
+            0x0008_1140,
+            vec![item(vec![
+                el(REFERENCED_SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4"),
+                el(REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.10.1.711"),
+            ])],
+        )
+    };
+    // MR Image: Referenced Image Sequence (X/Z/U*) is Type 3, removed; the list goes with it.
+    let out = deidentify(
+        file(mr("1.2.826.0.1.3680043.10.1.712", vec![image(), series()])),
+        &profile("none"),
+        &key(),
+    )
+    .unwrap();
+    assert!(out.object.get(tag(0x0008_1140)).is_none());
+    assert!(out.object.get(tag(0x0008_1115)).is_none());
+    assert_eq!(out.actions.get(0x0008_1115, TakenAction::OutsideTableRemoved), 1);
+    // Without IOD data the reference is kept, and so is the list.
+    let out = deidentify(
+        file(with_class(UNKNOWN_CLASS, vec![image(), series()])),
+        &profile("none"),
+        &key(),
+    )
+    .unwrap();
+    assert!(out.object.get(tag(0x0008_1140)).is_some());
+    assert!(out.object.get(tag(0x0008_1115)).is_some());
+}

@@ -10,6 +10,7 @@ use super::iod::Iod;
 use super::options::DeidOption;
 use super::profile::Profile;
 use super::quarantine::{self, QuarantineReason};
+use super::references;
 use super::report::ActionCounts;
 use super::values::text_of;
 use super::walk::{Scope, Walker};
@@ -138,6 +139,7 @@ pub fn deidentify(
             PrimitiveValue::from(sop_class.as_str()),
         ));
     }
+    references::prune_orphan_lists(&mut out, &mut walker.actions);
     insert_markers(&mut out, profile, &mut walker.actions);
     let meta = file_meta(&sop_class, &instance, &transfer_syntax)?;
     Ok(Deidentified {

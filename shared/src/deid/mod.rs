@@ -27,6 +27,7 @@ mod outside;
 mod private;
 mod profile;
 mod quarantine;
+mod references;
 mod report;
 mod table;
 mod uids;

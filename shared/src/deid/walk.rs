@@ -21,7 +21,7 @@ use super::private::{self, Creators, PrivateDecision};
 use super::profile::{Basic, Decision, Profile};
 use super::report::{ActionCounts, TakenAction};
 use super::uids::UidPlaceholderKey;
-use super::values::{dummy, effective_vr, is_descriptor_vr, text_of, text_values};
+use super::values::{dummy, effective_vr, is_descriptor_vr, reinterpret_un, text_of, text_values};
 use super::vocabulary;
 
 /// Sequences nested deeper than this are treated as a malformed file.
@@ -134,6 +134,10 @@ impl<'a> Walker<'a> {
         let mut out = Vec::with_capacity(elements.len());
         for element in elements {
             let tag = element.tag();
+            let element = match tag.group() % 2 {
+                0 => reinterpret_un(&element).unwrap_or(element),
+                _ => element,
+            };
             if always_removed(tag) {
                 self.count(tag, TakenAction::Removed);
             } else if tag.group() % 2 == 1 {

@@ -92,7 +92,12 @@ pub fn deidentify_path(
     profile: &Profile,
     uids: &UidPlaceholderKey,
 ) -> Result<DoneInstance, LeftOutReason> {
-    let (object, pixel_data) = part10::open_split(path).map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
+    let (object, pixel_data) = part10::open_split(path).map_err(|e| match e {
+        part10::OpenError::Layout(part10::LayoutError::MediaDirectory) => {
+            LeftOutReason::Quarantined(deid::QuarantineReason::MediaDirectory.to_string())
+        }
+        other => LeftOutReason::Unreadable(parser_reason(&other)),
+    })?;
     let mut done = deid::deidentify(object, profile, uids).map_err(|e| match e {
         DeidError::Quarantined(reason) => LeftOutReason::Quarantined(reason.to_string()),
         other => LeftOutReason::Unreadable(other.to_string()),

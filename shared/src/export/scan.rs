@@ -6,7 +6,9 @@
 
 use super::report::LeftOut;
 use super::ExportError;
+use crate::deid::QuarantineReason;
 use crate::identity::LocalId;
+use crate::part10::{LayoutError, OpenError};
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -158,6 +160,12 @@ pub fn scan(input: &Path, local_id_tag: dicom_core::Tag, progress: &dyn Progress
             Looked::Unreadable(reason) => {
                 quarantine(&mut scanned, progress, rel, format!("unreadable DICOM: {reason}"))
             }
+            Looked::MediaDirectory => quarantine(
+                &mut scanned,
+                progress,
+                rel,
+                super::instance::LeftOutReason::Quarantined(QuarantineReason::MediaDirectory.to_string()).to_string(),
+            ),
             Looked::WalkError => {}
         }
     }
@@ -171,6 +179,8 @@ enum Looked {
     NotDicom,
     CannotRead(std::io::Error),
     NoLocalId,
+    /// A DICOMDIR: never exported.
+    MediaDirectory,
     Unreadable(String),
     /// Not a file: a folder that could not be listed (reported from the walk itself).
     WalkError,
@@ -187,10 +197,12 @@ fn look(path: &Path, tag: dicom_core::Tag) -> Looked {
         Ok(false) => return Looked::NotDicom,
         Err(e) => return Looked::CannotRead(e),
     }
-    match crate::part10::walk_file(file, Some(tag))
-        .map_err(|e| super::instance::parser_reason(&e))
-        .and_then(|walked| local_id_in(&walked, tag))
-    {
+    let walked = match crate::part10::walk_file(file, Some(tag)) {
+        Ok(walked) => walked,
+        Err(OpenError::Layout(LayoutError::MediaDirectory)) => return Looked::MediaDirectory,
+        Err(e) => return Looked::Unreadable(super::instance::parser_reason(&e)),
+    };
+    match local_id_in(&walked, tag) {
         Ok(Some(id)) => Looked::Dicom(id),
         Ok(None) => Looked::NoLocalId,
         Err(reason) => Looked::Unreadable(reason),
