@@ -262,7 +262,7 @@ fn setup() -> Shared {
         run.pseudonym = pseudonym;
     }
     assert!(runs.iter().all(|r| !r.pseudonym.is_empty()));
-    assert!(walkdir(&archive.join(".pseal-staging")).is_empty());
+    assert!(staging_left(&archive).is_empty());
     Shared { cohort, archive, runs }
 }
 

@@ -45,6 +45,18 @@ pub struct ReviewReport {
     pub actions: ActionCounts,
     /// What would go into the sealed identity records (for the steward only).
     pub sealed_identity: SealedSummary,
+    /// Instances of SOP Classes that pseal's IOD tables do not hold, per class: their combined
+    /// codes took the alternative that conforms whatever the Type (docs/deidentification.md).
+    pub without_iod_data: Vec<ClassCount>,
+}
+
+/// Instances of one SOP Class.
+#[derive(Debug, Serialize)]
+pub struct ClassCount {
+    /// The SOP Class UID.
+    pub sop_class_uid: String,
+    /// How many instances.
+    pub instances: u64,
 }
 
 /// Review counts.
@@ -88,6 +100,7 @@ pub struct SealedSummary {
 struct Pending {
     captured: crate::deid::Captured,
     actions: ActionCounts,
+    without_iod: Option<String>,
     path: std::path::PathBuf,
     written: std::io::Result<()>,
 }
@@ -133,7 +146,9 @@ pub fn review(
         skipped: scanned.skipped.clone(),
         actions: ActionCounts::default(),
         sealed_identity: SealedSummary::default(),
+        without_iod_data: Vec::new(),
     };
+    let mut without_iod: BTreeMap<String, u64> = BTreeMap::new();
     let total: u64 = scanned.patients.values().map(|v| v.len() as u64).sum();
     progress.event(Event::Phase {
         name: "review",
@@ -162,6 +177,7 @@ pub fn review(
                     Ok::<_, instance::LeftOutReason>(Pending {
                         captured: done.captured,
                         actions: done.actions,
+                        without_iod: done.without_iod,
                         path: pending,
                         written,
                     })
@@ -188,6 +204,9 @@ pub fn review(
                         }
                         wrote_any = true;
                         report.actions.merge(&pending.actions);
+                        if let Some(class) = pending.without_iod {
+                            *without_iod.entry(class).or_default() += 1;
+                        }
                         let s = &mut report.sealed_identity;
                         s.uids += pending.captured.uids.len() as u64;
                         s.birth_dates += u64::from(pending.captured.birth_date.is_some());
@@ -222,6 +241,13 @@ pub fn review(
             report.sealed_identity.local_ids += 1;
         }
     }
+    report.without_iod_data = without_iod
+        .into_iter()
+        .map(|(sop_class_uid, instances)| ClassCount {
+            sop_class_uid,
+            instances,
+        })
+        .collect();
     report.counts.reviewed = report.files.len() as u64;
     report.counts.quarantined = report.quarantined.len() as u64;
     report.counts.skipped = report.skipped.len() as u64;
@@ -283,7 +309,11 @@ impl ReviewReport {
             "- DeidentificationMethod written into every file: {}",
             self.profile.method
         );
-        let _ = writeln!(md, "- Local patient ID taken from: {}\n", self.local_id_attribute);
+        let _ = writeln!(md, "- Local patient ID taken from: {}", self.local_id_attribute);
+        for c in &self.without_iod_data {
+            let _ = writeln!(md, "- {} instance(s) of SOP Class {} are not in pseal's IOD tables: their combined action codes took the alternative that conforms whatever the attribute's Type (D where D is among them, Z for X/Z)", c.instances, c.sop_class_uid);
+        }
+        md.push('\n');
         let _ = writeln!(md, "## Counts\n");
         let c = &self.counts;
         let _ = writeln!(md, "| files seen | patients | de-identified | quarantined | not DICOM |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |\n", c.files_seen, c.patients, c.reviewed, c.quarantined, c.skipped);

@@ -42,7 +42,7 @@ pub use engine::{deidentify, DeidError, Deidentified, UidPlaceholderKey};
 pub use options::{DeidOption, Options, OptionsError};
 pub use outside::RETAINED_TEXT;
 pub use profile::{DeidConfig, Profile};
-pub use quarantine::QuarantineReason;
+pub use quarantine::{displayable_uid, QuarantineReason};
 pub use report::{ActionCount, ActionCounts, TakenAction};
 pub use values::{DUMMY_AS, DUMMY_DA, DUMMY_DT, DUMMY_PN, DUMMY_TEXT, DUMMY_TM, DUMMY_UR};
 

@@ -24,6 +24,9 @@ pub struct DoneInstance {
     pub captured: Captured,
     /// What the profile did, for the report.
     pub actions: ActionCounts,
+    /// The SOP Class UID when pseal's IOD tables do not hold it (the combined codes then took the
+    /// Type-blind alternative; see `deid::Deidentified::iod`), for the review report.
+    pub without_iod: Option<String>,
 }
 
 impl DoneInstance {
@@ -115,11 +118,20 @@ pub fn deidentify_path(
     done.object
         .write_all(&mut head)
         .map_err(|e| LeftOutReason::Unwritable(parser_reason(&e)))?;
+    let without_iod = done.iod.is_none().then(|| {
+        let class = done
+            .object
+            .meta()
+            .media_storage_sop_class_uid
+            .trim_end_matches(['\0', ' ']);
+        deid::displayable_uid(class)
+    });
     Ok(DoneInstance {
         head,
         pixel_data,
         captured: done.captured,
         actions: done.actions,
+        without_iod,
     })
 }
 
