@@ -265,6 +265,25 @@ fn archived_and_reviewed_files_of_mr_ct_and_enhanced_mr_are_valid() {
     }
     let archived = dcm_files(&world.archive());
     assert_eq!(archived.len(), 2 * exportable.len());
+    // Nothing identifying of the cohort (names, IDs, institution, device serials, UIDs of the new
+    // series and their performed procedure steps...) in any archived or reviewed file; dates only
+    // in reviewed files, since a shifted date may equal another patient's true one.
+    let identifying = cohort.identifying_values();
+    let is_date = |v: &str| v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit());
+    for n in 0..2 {
+        for file in dcm_files(&world.dir.path().join(format!("review-{n}"))) {
+            let bytes = without_random_uids(&std::fs::read(&file).unwrap());
+            for v in &identifying {
+                assert!(!contains(&bytes, v.as_bytes()), "{v:?} in {}", file.display());
+            }
+        }
+    }
+    for file in &archived {
+        let bytes = std::fs::read(file).unwrap();
+        for v in identifying.iter().filter(|v| !is_date(v)) {
+            assert!(!contains(&bytes, v.as_bytes()), "{v:?} in {}", file.display());
+        }
+    }
     let classes: BTreeSet<String> = archived
         .iter()
         .map(|f| {
@@ -292,6 +311,26 @@ fn archived_and_reviewed_files_of_mr_ct_and_enhanced_mr_are_valid() {
         assert_no_dciodvfy_error("archived (default and none)", &archived);
     }
     assert_dcmdump_and_pydicom_read("archived", &archived);
+}
+
+/// The bytes with every `2.25.` UID's digits blanked: placeholders are random decimal numbers,
+/// which hold any eight-digit date now and then.
+fn without_random_uids(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i + 5 <= out.len() {
+        if &out[i..i + 5] == b"2.25." {
+            let mut j = i + 5;
+            while j < out.len() && out[j].is_ascii_digit() {
+                out[j] = b'x';
+                j += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// What identifies an instance across de-identification without reading an identifier: its SOP
