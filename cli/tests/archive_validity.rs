@@ -473,3 +473,52 @@ fn real_world_files_gain_no_dciodvfy_error_and_none_dcmdump_reads_is_unreadable(
         added.join("\n")
     );
 }
+
+/// Instances of a SOP Class that pseal's IOD tables do not hold keep the Type-blind choice, and
+/// the review report says so, per class.
+#[test]
+fn review_names_sop_classes_without_iod_data() {
+    let world = World::new();
+    let cohort = one_site_cohort(&world, 1, 1, false);
+    // One MR file relabelled with a private SOP Class (pseal exports it: nothing quarantines it).
+    const PRIVATE_CLASS: &str = "1.2.826.0.1.3680043.10.999.0.42";
+    let file = cohort
+        .files
+        .iter()
+        .find(|f| f.kind == pseal_fixtures::FileKind::Mr)
+        .unwrap();
+    let mut obj = dicom_object::open_file(&file.path).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        tags::SOP_CLASS_UID,
+        dicom_core::VR::UI,
+        dicom_core::value::PrimitiveValue::from(PRIVATE_CLASS),
+    ));
+    obj.update_meta(|m| m.media_storage_sop_class_uid = PRIVATE_CLASS.to_string());
+    obj.write_to_file(&file.path).unwrap();
+    let config = site(&world, "SITE-A", "default");
+    let review = world.dir.path().join("review");
+    let out = cmd("pseal")
+        .arg("review")
+        .arg("--config")
+        .arg(&config)
+        .arg("--input")
+        .arg(&cohort.sites[0].dir)
+        .arg("--out")
+        .arg(&review)
+        .output()
+        .unwrap();
+    assert!(out.status.code() == Some(0) || out.status.code() == Some(1));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(review.join("review-report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["without_iod_data"],
+        serde_json::json!([{ "sop_class_uid": PRIVATE_CLASS, "instances": 1 }])
+    );
+    let md = std::fs::read_to_string(review.join("review-report.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "1 instance(s) of SOP Class {PRIVATE_CLASS} are not in pseal's IOD tables"
+        )),
+        "{md}"
+    );
+}
