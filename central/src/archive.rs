@@ -2,7 +2,8 @@
 //!
 //! Every file is written under `ARCHIVE/.pseal-staging/` first, synced, then renamed into place, so
 //! a crash never leaves a half-written file under a final name; the staging folder is emptied at
-//! the start of each import (under the store lock). Names are archive UIDs and pseudonyms only.
+//! the start of each import (under the store lock) and removed at its end when empty. Names are
+//! archive UIDs and pseudonyms only.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -231,6 +232,22 @@ impl Archive {
             } else {
                 fs::remove_file(entry.path())?;
             }
+        }
+        Ok(())
+    }
+
+    /// Removes the staging folder if it is empty (the end of an import; under the store lock).
+    /// A folder that holds something (an interrupted import's files) stays for the next import
+    /// to empty.
+    pub fn remove_staging_if_empty(&self) -> io::Result<()> {
+        let staging = self.staging_dir();
+        let empty = match fs::read_dir(&staging) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if empty {
+            fs::remove_dir(&staging)?;
         }
         Ok(())
     }

@@ -338,24 +338,30 @@ fn check_site(store: &Store, p: &Path, manifest: &pseal::bundle::Manifest) -> Re
     Ok(())
 }
 
-/// Rewrites `index.csv` when an import committed since it was last written (also after a crash
-/// between commit and index), after filling the details of rows a store older than schema 2
-/// archived. Returns true when it was rewritten.
+/// Ends an import run (under the store lock): fills the details of rows a store older than
+/// schema 2 archived, rewrites `index.csv` when an import committed since it was last written
+/// (also after a crash between commit and index), and removes the archive's staging folder when
+/// it is empty, so that a finished import leaves only the archive's own files. Returns true when
+/// the index was rewritten.
 pub fn refresh_index(store: &mut Store, archive: &Archive) -> Result<bool, StoreError> {
     let index = archive.dir().join(crate::archive::INDEX_FILE);
     store.backfill_details(archive.dir())?;
-    if !store.index_dirty()? {
-        return Ok(false);
+    let dirty = store.index_dirty()?;
+    if dirty {
+        archive
+            .write_index(|row| store.for_each_index_row(row))
+            .map_err(|source| StoreError::Io {
+                path: index.clone(),
+                source,
+            })?;
+        crate::fault::point("indexed");
+        store.mark_index_clean()?;
     }
-    archive
-        .write_index(|row| store.for_each_index_row(row))
-        .map_err(|source| StoreError::Io {
-            path: index.clone(),
-            source,
-        })?;
-    crate::fault::point("indexed");
-    store.mark_index_clean()?;
-    Ok(true)
+    archive.remove_staging_if_empty().map_err(|source| StoreError::Io {
+        path: archive.staging_dir(),
+        source,
+    })?;
+    Ok(dirty)
 }
 
 impl Store {

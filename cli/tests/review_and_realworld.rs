@@ -210,7 +210,9 @@ fn hostile_and_truncated_files_are_left_out_and_the_rest_goes_on() {
         })
         .collect();
     for (name, needle) in [
-        ("hostile.dcm", "declares 3758161918 bytes"),
+        // A CP-246 sequence that once made dicom-rs reserve 3.7 GB: read now as dcmdump reads it
+        // (part10::repair), and left out because it names no patient.
+        ("hostile.dcm", "no local patient ID"),
         ("truncated.dcm", "declares"),
     ] {
         let Some((_, reason)) = left_out.iter().find(|(p, _)| p.ends_with(name)) else {

@@ -206,7 +206,7 @@ fn a_full_disk_during_import_is_refused_clearly_and_a_later_run_converges() {
         assert!(p.is_file(), "{} is listed but missing", p.display());
     }
     assert!(committed.len() < instances);
-    assert!(walkdir(&world.archive().join(".pseal-staging")).is_empty());
+    assert!(staging_left(&world.archive()).is_empty());
     let store_after_failure = snapshot(&world.store());
     cmd("pseal-central")
         .arg("audit")
@@ -241,7 +241,7 @@ fn a_full_disk_during_import_is_refused_clearly_and_a_later_run_converges() {
     assert_eq!(on_disk, listed, "no orphan and no missing file");
     let pseudonyms: BTreeSet<&str> = rows.iter().map(|r| &r[0]).collect();
     assert_eq!(pseudonyms.len(), 3, "one pseudonym per patient, none minted twice");
-    assert!(walkdir(&world.archive().join(".pseal-staging")).is_empty());
+    assert!(staging_left(&world.archive()).is_empty());
     cmd("pseal-central")
         .arg("audit")
         .arg("--verify")

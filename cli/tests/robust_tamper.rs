@@ -565,8 +565,8 @@ fn every_tampered_truncated_reordered_or_forged_bundle_is_refused_and_changes_no
     }
     assert_eq!(snapshot(&s.world.store()), store_before, "the store is unchanged");
     assert_eq!(snapshot(&s.world.archive()), archive_before, "the archive is unchanged");
-    let staging_left = walkdir(&s.world.archive().join(".pseal-staging"));
-    assert!(staging_left.is_empty(), "{staging_left:?}");
+    let left = staging_left(&s.world.archive());
+    assert!(left.is_empty(), "{left:?}");
 
     // One variant of each class alone: exit status 1 and the bundle named.
     for label in [

@@ -85,20 +85,17 @@ fn seal(data: &[u8]) -> Vec<u8> {
 }
 
 /// The DICOM de-identification path as export takes it: bytes (a Part 10 file without its
-/// 128-byte preamble) → the pre-parse walk (`part10::survey`, which refuses declared lengths past
-/// the end) → dicom-rs → `deid::deidentify` under two profiles → encode → the steward's walk and
+/// 128-byte preamble) → the pre-parse walk (`part10::open_bytes`: the lenient walk, which refuses
+/// declared lengths past the end, and the in-memory rewrite of headers dicom-rs cannot read) →
+/// dicom-rs → `deid::deidentify` under two profiles → encode → the steward's walk and
 /// parse of what the site wrote. De-identification may refuse a file, never panic; and whatever it
 /// writes must pass the walk and open again, or the steward would refuse the whole bundle.
 pub fn deid(data: &[u8]) {
     let mut file = vec![0u8; 128];
     file.extend_from_slice(data);
-    if pseal::part10::survey(std::io::Cursor::new(&file), file.len() as u64).is_err() {
+    let Ok(object) = pseal::part10::open_bytes(&file) else {
         return;
-    }
-    let opened = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Always)
-        .from_reader(file.as_slice());
-    let Ok(object) = opened else { return };
+    };
     let key = UidPlaceholderKey::from_bytes([7; 32]);
     for profile in profiles() {
         let done = match deidentify(object.clone(), profile, &key) {

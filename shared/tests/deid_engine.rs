@@ -16,15 +16,22 @@ const REFERENCED_SOP_INSTANCE_UID: u32 = 0x0008_1155;
 const REFERENCED_SOP_CLASS_UID: u32 = 0x0008_1150;
 const STUDY_INSTANCE_UID: u32 = 0x0020_000D;
 const SOP_INSTANCE_UID: u32 = 0x0008_0018;
+const SOP_CLASS_UID: u32 = 0x0008_0016;
+/// A SOP Class the IOD tables do not hold (a private one): the combined codes take the
+/// alternative that conforms whatever the Type, as before pseal knew IODs.
+const UNKNOWN_CLASS: &str = "1.2.826.0.1.3680043.10.999.0.42";
 
 #[test]
 fn placeholders_are_consistent_across_files_depths_and_references() {
     let study = "1.2.826.0.1.3680043.10.1.100";
     let a_uid = "1.2.826.0.1.3680043.10.1.1";
     let a = mr(a_uid, vec![el(STUDY_INSTANCE_UID, VR::UI, study)]);
+    // Referenced Image Sequence (X/Z/U*) is Type 3 in MR Image, where it is removed
+    // (deid_iod); in an instance whose IOD is not known it is kept, its references replaced.
     let b = mr(
         "1.2.826.0.1.3680043.10.1.2",
         vec![
+            el(SOP_CLASS_UID, VR::UI, UNKNOWN_CLASS),
             el(STUDY_INSTANCE_UID, VR::UI, study),
             seq(
                 REFERENCED_IMAGE_SEQUENCE,
@@ -154,9 +161,10 @@ fn conformance_markers_on_every_output() {
             assert_eq!(text(i.get(tag(0x0008_0102)).unwrap()), "DCM");
             assert!(!text(i.get(tag(0x0008_0104)).unwrap()).is_empty());
         }
-        // Patient's Name is Z; Patient ID is Z/D, which pseal resolves to a dummy.
+        // Patient's Name is Z; Patient ID is Z/D and Type 2 in the MR Image IOD: emptied.
         assert_eq!(text(o.get(tag(0x0010_0010)).unwrap()), "");
-        assert_eq!(text(o.get(tag(0x0010_0020)).unwrap()), "ANONYMIZED");
+        assert_eq!(text(o.get(tag(0x0010_0020)).unwrap()), "");
+        assert_eq!(out.iod, Some("mr-image"));
         assert_eq!(out.actions.get(0x0012_0062, TakenAction::Inserted), 1);
     }
 }
@@ -245,8 +253,8 @@ fn attributes_outside_the_table() {
             el(0x0018_0087, VR::DS, "3"),                        // Magnetic Field Strength: kept
             el(0x0018_0024, VR::SH, "*tfl3d1_16ns"),             // Sequence Name: retained text
             el(0x0008_0070, VR::LO, "SIEMENS"),                  // Manufacturer: retained text
-            el(0x0020_1040, VR::LO, "Mustermann"),               // Position Reference Indicator: text
-            el(0x0018_0050, VR::DS, "Mustermann"),               // malformed DS: removed
+            el(0x0020_1040, VR::LO, "Mustermann"),               // Position Reference Indicator: Type 2 text
+            el(0x0018_0050, VR::DS, "Mustermann"),               // malformed DS: Type 2
             el(0x0008_0008, VR::CS, "ORIGINAL\\PRIMARY"),        // Image Type: kept
             el(0x0011_0000, VR::UL, PrimitiveValue::from(4u32)), // private group length
             el(0x0040_A160, VR::UT, "free text"),                // Text Value: removed
@@ -258,12 +266,16 @@ fn attributes_outside_the_table() {
     assert_eq!(text(o.get(tag(0x0018_0087)).unwrap()), "3");
     assert_eq!(text(o.get(tag(0x0018_0024)).unwrap()), "*tfl3d1_16ns");
     assert_eq!(text(o.get(tag(0x0008_0070)).unwrap()), "SIEMENS");
-    assert!(o.get(tag(0x0020_1040)).is_none());
-    assert!(o.get(tag(0x0018_0050)).is_none());
+    // Text outside the table is removed, but the MR IOD's Frame of Reference module makes
+    // Position Reference Indicator Type 2: emptied.
+    assert_eq!(text(o.get(tag(0x0020_1040)).unwrap()), "");
+    // A malformed number is not kept either; Image Plane makes Slice Thickness Type 2.
+    assert_eq!(text(o.get(tag(0x0018_0050)).unwrap()), "");
     assert!(o.get(tag(0x0040_A160)).is_none());
     assert_eq!(text(o.get(tag(0x0008_0008)).unwrap()), "ORIGINAL\\PRIMARY");
     assert!(o.get(tag(0x7FE0_0010)).is_some());
-    assert_eq!(out.actions.get(0x0020_1040, TakenAction::OutsideTableRemoved), 1);
+    assert_eq!(out.actions.get(0x0020_1040, TakenAction::OutsideTableEmptied), 1);
+    assert_eq!(out.actions.get(0x0040_A160, TakenAction::OutsideTableRemoved), 1);
     assert!(!contains(&to_bytes(&out.object), b"Mustermann"));
 }
 
@@ -329,6 +341,7 @@ fn empty_originals_stay_empty_under_dummy() {
     let ds = mr(
         "1.2.3.31",
         vec![
+            el(SOP_CLASS_UID, VR::UI, UNKNOWN_CLASS),
             el(0x0008_0080, VR::LO, ""),
             el(0x0008_0021, VR::DA, ""),
             seq(0x0040_A730, vec![]),
@@ -339,7 +352,8 @@ fn empty_originals_stay_empty_under_dummy() {
     assert_eq!(text(o.get(tag(0x0008_0080)).unwrap()), "");
     assert_eq!(text(o.get(tag(0x0008_0021)).unwrap()), "");
     assert_eq!(o.get(tag(0x0040_A730)).unwrap().items().unwrap().len(), 0);
-    // A non-empty Content Sequence (D) becomes one empty item.
+    // A non-empty Content Sequence (D) keeps its item; the Text Value in it (free text outside
+    // the table, which the MR IOD does not hold there) is removed.
     let ds = mr(
         "1.2.3.32",
         vec![seq(

@@ -3,7 +3,12 @@
 //!
 //! Regenerate after editing a CSV or this generator:
 //! `PSEAL_REGENERATE=1 cargo test -p pseal --test deid_generated`.
+//!
+//! The IOD requirement tables have their own generator, [`iod`].
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "deid_generated/iod.rs"]
+mod iod;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,8 +32,11 @@ fn crate_dir() -> PathBuf {
 }
 
 fn read_csv(name: &str) -> Vec<BTreeMap<String, String>> {
-    let path = crate_dir().join("data").join(name);
-    let mut reader = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    read_csv_at(&crate_dir().join("data").join(name))
+}
+
+fn read_csv_at(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
@@ -197,9 +205,20 @@ fn generate_cid7050() -> String {
     out
 }
 
+/// Whether the run rewrites the generated files instead of checking them.
+fn regenerating() -> bool {
+    std::env::var_os("PSEAL_REGENERATE").is_some()
+}
+
+/// Says, visibly, that a test left part of its work out (libtest swallows `eprintln!`).
+fn say_skipped(why: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
 fn check_or_regenerate(file: &str, generated: String) {
     let path: PathBuf = crate_dir().join("src/deid/generated").join(file);
-    if std::env::var_os("PSEAL_REGENERATE").is_some() {
+    if regenerating() {
         std::fs::write(&path, generated).unwrap();
         return;
     }

@@ -160,7 +160,12 @@ fn the_walk_refuses_no_real_world_file_that_dicom_object_reads() {
                 let by_parse = element
                     .and_then(|e| e.to_str().ok())
                     .and_then(|s| pseal::identity::LocalId::new(&s));
-                let by_scan = pseal::export::scan::local_id_of(path, tag(0x0010_0020)).unwrap();
+                let by_scan = match pseal::export::scan::local_id_of(path, tag(0x0010_0020)) {
+                    Ok(id) => id,
+                    // The scan leaves DICOMDIRs out as such before looking for a local ID.
+                    Err(why) if why.contains("DICOMDIR") => continue,
+                    Err(why) => panic!("{name}: {why}"),
+                };
                 assert_eq!(
                     by_scan.as_ref().map(|i| i.expose()),
                     by_parse.as_ref().map(|i| i.expose()),

@@ -237,6 +237,17 @@ pub fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Files left in an archive's staging folder (none when the folder is gone, as a finished import
+/// leaves it).
+pub fn staging_left(archive: &Path) -> Vec<PathBuf> {
+    let staging = archive.join(".pseal-staging");
+    if staging.exists() {
+        walkdir(&staging)
+    } else {
+        Vec::new()
+    }
+}
+
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     for p in walkdir(from) {

@@ -6,12 +6,14 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::captured::Captured;
 use super::conformance::{file_meta, insert_markers};
+use super::iod::Iod;
 use super::options::DeidOption;
 use super::profile::Profile;
 use super::quarantine::{self, QuarantineReason};
+use super::references;
 use super::report::ActionCounts;
 use super::values::text_of;
-use super::walk::Walker;
+use super::walk::{Scope, Walker};
 
 pub use super::uids::UidPlaceholderKey;
 
@@ -31,6 +33,11 @@ pub struct Deidentified {
     pub captured: Captured,
     /// What was done to each attribute, for the review report.
     pub actions: ActionCounts,
+    /// The IOD (PS3.3's name through highdicom, e.g. `mr-image`) whose attribute Types decided
+    /// the combined codes and the attributes outside Table E.1-1 that the IOD requires; `None`
+    /// when the SOP Class is not in pseal's IOD tables, and the combined codes took the
+    /// alternative that conforms whatever the Type (D where D is among them, Z for X/Z).
+    pub iod: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Deidentified {
@@ -40,6 +47,7 @@ impl std::fmt::Debug for Deidentified {
             .field("captured_uids", &self.captured.uids.len())
             .field("captured_values", &self.captured.values.len())
             .field("captured_birth_date", &self.captured.birth_date.is_some())
+            .field("iod", &self.iod)
             .finish_non_exhaustive()
     }
 }
@@ -94,8 +102,14 @@ pub fn deidentify(
         return Err(DeidError::Quarantined(reason));
     }
 
+    let iod = Iod::of(&sop_class);
+    let top = iod.map(Iod::top);
+    let scope = Scope {
+        place: top.as_ref(),
+        strict: false,
+    };
     let mut walker = Walker::new(profile, uids);
-    let mut out = walker.dataset(dataset, &mut Vec::new())?;
+    let mut out = walker.dataset(dataset, &mut Vec::new(), scope)?;
 
     let instance = match text(&out, SOP_INSTANCE_UID) {
         Some(uid) => uid,
@@ -125,11 +139,13 @@ pub fn deidentify(
             PrimitiveValue::from(sop_class.as_str()),
         ));
     }
+    references::prune_orphan_lists(&mut out, &mut walker.actions);
     insert_markers(&mut out, profile, &mut walker.actions);
     let meta = file_meta(&sop_class, &instance, &transfer_syntax)?;
     Ok(Deidentified {
         object: out.with_exact_meta(meta),
         captured: walker.sink.finish(),
         actions: walker.actions,
+        iod: iod.map(Iod::name),
     })
 }

@@ -1,6 +1,8 @@
 //! Attributes outside Table E.1-1, in the standard's "remove unless known safe" spirit: standard
-//! attributes that cannot hold free text are kept, a short list of known-safe text attributes is
-//! kept, sequences are kept and their items cleaned, everything else is removed.
+//! attributes that cannot hold free text are kept, a short list of text attributes that name
+//! equipment and coded concepts is kept when it passes the descriptor rule, sequences are kept
+//! and their items cleaned, everything else is removed (or, where the instance's IOD requires
+//! it, emptied or replaced by a dummy: the walk decides that).
 
 use dicom_core::header::Header;
 use dicom_core::value::Value;
@@ -12,7 +14,9 @@ use super::values::{conforms, is_standard, is_structural_vr};
 /// Text attributes outside Table E.1-1 that pseal keeps: they name kinds of equipment, coils,
 /// sequences, reconstruction kernels and coded concepts, not people, places or instances, and
 /// multi-site brain MRI research needs them (harmonisation across scanners, sequence
-/// identification). `(tag, keyword)`.
+/// identification). Code values and coding scheme designators ([`CODES`]) are kept as they are;
+/// every other value must pass the descriptor rule ([`super::vocabulary::passes`]) or is replaced
+/// by a dummy. `(tag, keyword)`.
 pub const RETAINED_TEXT: &[(u32, &str)] = &[
     (0x0008_0070, "Manufacturer"),
     (0x0008_1090, "ManufacturerModelName"),
@@ -38,20 +42,29 @@ pub const RETAINED_TEXT: &[(u32, &str)] = &[
     (0x0008_0120, "URNCodeValue"),
 ];
 
+/// The members of [`RETAINED_TEXT`] that are codes (Code Value, Coding Scheme Designator and
+/// Version, Long and URN Code Value): kept as they are, since a code stands for a concept
+/// whatever words would spell it.
+pub(crate) const CODES: [u32; 5] = [0x0008_0100, 0x0008_0102, 0x0008_0103, 0x0008_0119, 0x0008_0120];
+
 /// What happens to an even-group attribute that no row of Table E.1-1 covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OutsideDecision {
     /// Kept as it is.
     Keep,
+    /// A [`RETAINED_TEXT`] description: kept when every value passes the descriptor rule,
+    /// otherwise replaced by a dummy.
+    Describe,
     /// A sequence kept, its items cleaned by the same rules.
     Recurse,
-    /// Removed.
+    /// Removed, unless the instance's IOD requires it.
     Remove,
 }
 
 /// Decide an attribute outside Table E.1-1 (even group, not a group length, not group 0000,
-/// 0002 or 0004, not an overlay or curve: those are handled before).
-pub(crate) fn decide(element: &InMemElement) -> OutsideDecision {
+/// 0002 or 0004, not an overlay or curve: those are handled before). `strict` (inside a
+/// sequence that Table E.1-1 replaces by a dummy) keeps no text, not even [`RETAINED_TEXT`].
+pub(crate) fn decide(element: &InMemElement, strict: bool) -> OutsideDecision {
     let tag = element.tag();
     if !is_standard(tag) {
         return OutsideDecision::Remove;
@@ -69,8 +82,14 @@ pub(crate) fn decide(element: &InMemElement) -> OutsideDecision {
         }
         value @ Value::Primitive(_) => {
             let packed = u32::from(tag.group()) << 16 | u32::from(tag.element());
-            let known_safe_text = RETAINED_TEXT.iter().any(|&(t, _)| t == packed);
-            if vr != VR::UN && (known_safe_text || (is_structural_vr(vr) && conforms(vr, value))) {
+            let retained = !strict && RETAINED_TEXT.iter().any(|&(t, _)| t == packed);
+            if vr == VR::UN {
+                OutsideDecision::Remove
+            } else if retained && CODES.contains(&packed) {
+                OutsideDecision::Keep
+            } else if retained {
+                OutsideDecision::Describe
+            } else if is_structural_vr(vr) && conforms(vr, value) {
                 OutsideDecision::Keep
             } else {
                 OutsideDecision::Remove
@@ -81,8 +100,15 @@ pub(crate) fn decide(element: &InMemElement) -> OutsideDecision {
 
 #[cfg(test)]
 mod tests {
-    use super::RETAINED_TEXT;
+    use super::{CODES, RETAINED_TEXT};
     use crate::deid::table::RowIndex;
+
+    #[test]
+    fn codes_are_retained_text() {
+        for code in CODES {
+            assert!(RETAINED_TEXT.iter().any(|&(t, _)| t == code), "{code:08X}");
+        }
+    }
 
     #[test]
     fn retained_text_attributes_are_not_in_table_e1_1() {

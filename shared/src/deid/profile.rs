@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::generated::cid7050::CID7050;
+use super::iod::Type;
 use super::options::{DeidOption, Options};
 use super::private::SafePrivateIndex;
 use super::table::{rows, Cell, Code, Row, RowIndex};
@@ -20,12 +21,8 @@ pub struct DeidConfig {
     pub allow_burned_in: Vec<String>,
 }
 
-/// What the Basic Profile does to an attribute, combined codes resolved.
-///
-/// pseal does not know which module and IOD type an attribute has in each SOP class, so a
-/// combined code takes the alternative that conforms whatever the type: D when D is among the
-/// alternatives (a dummy satisfies Type 1, 2 and 3), otherwise Z (`X/Z`); `X/Z/U*` keeps the
-/// sequence and replaces the instance UIDs inside it.
+/// What the Basic Profile does to an attribute. A combined code stays a [`Choice`] until the walk
+/// knows the attribute's Type in the instance's IOD (see [`Choice::resolve`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Basic {
     /// X.
@@ -38,16 +35,67 @@ pub(crate) enum Basic {
     Uid,
     /// U* of X/Z/U*: the sequence is kept and its items cleaned (their UIDs are U rows).
     RecurseReplacingUids,
+    /// One of the combined codes, decided per instance.
+    Choice(Choice),
 }
 
 impl Basic {
     fn of(code: Code) -> Basic {
         match code {
             Code::X | Code::C | Code::K => Basic::Remove,
-            Code::Z | Code::XZ => Basic::Empty,
-            Code::D | Code::ZD | Code::XD | Code::XZD => Basic::Dummy,
+            Code::Z => Basic::Empty,
+            Code::D => Basic::Dummy,
             Code::U => Basic::Uid,
-            Code::XZUStar => Basic::RecurseReplacingUids,
+            Code::ZD => Basic::Choice(Choice::ZD),
+            Code::XZ => Basic::Choice(Choice::XZ),
+            Code::XD => Basic::Choice(Choice::XD),
+            Code::XZD => Basic::Choice(Choice::XZD),
+            Code::XZUStar => Basic::Choice(Choice::XZUStar),
+        }
+    }
+}
+
+/// A combined action code of Table E.1-1: "X (or Z) unless Z or D is required to maintain IOD
+/// conformance".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)] // the standard's own codes, letter for letter
+pub(crate) enum Choice {
+    /// Z/D.
+    ZD,
+    /// X/Z.
+    XZ,
+    /// X/D.
+    XD,
+    /// X/Z/D.
+    XZD,
+    /// X/Z/U*.
+    XZUStar,
+}
+
+impl Choice {
+    /// The action for an attribute of Type `ty` at its place in the instance's IOD, or, with
+    /// `None` (a SOP Class the IOD tables do not hold), the alternative that conforms whatever
+    /// the Type: D when D is among the alternatives, Z for X/Z, U* for X/Z/U*.
+    ///
+    /// With a Type, the least that conforms: Type 3 (or absent from the IOD there) removes
+    /// (Z/D, which has no X, empties), Type 2 or 2C empties, Type 1 or 1C writes a dummy (X/Z/U*
+    /// keeps the sequence with its references replaced). X/Z on a Type 1 attribute and X/D on a
+    /// Type 2 one fall outside the code's alternatives; pseal then writes what the IOD requires
+    /// (a dummy, an empty value), which carries no more than the code's own alternatives.
+    pub(crate) fn resolve(self, ty: Option<Type>) -> Basic {
+        let Some(ty) = ty else {
+            return match self {
+                Choice::ZD | Choice::XD | Choice::XZD => Basic::Dummy,
+                Choice::XZ => Basic::Empty,
+                Choice::XZUStar => Basic::RecurseReplacingUids,
+            };
+        };
+        match (self, ty) {
+            (Choice::XZUStar, t) if t.needs_value() => Basic::RecurseReplacingUids,
+            (_, t) if t.needs_value() => Basic::Dummy,
+            (_, t) if t.needs_presence() => Basic::Empty,
+            (Choice::ZD, _) => Basic::Empty,
+            _ => Basic::Remove,
         }
     }
 }

@@ -134,8 +134,9 @@ impl fmt::Display for QuarantineReason {
     }
 }
 
-/// The SOP Class UID as it may appear in messages: only when it has the form of a UID.
-pub(crate) fn displayable_uid(uid: &str) -> String {
+/// The SOP Class UID as it may appear in messages and reports: only when it has the form of a
+/// UID (a class UID names a kind of object, not a patient), else `(not a valid UID)`.
+pub fn displayable_uid(uid: &str) -> String {
     let ok = !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if ok {
         uid.to_string()

@@ -20,7 +20,8 @@ pub enum TakenAction {
     Removed,
     /// Replaced by a zero-length value, or a sequence by one without items (Z).
     Emptied,
-    /// Replaced by a dummy value (D); a sequence by one holding a single empty item.
+    /// Replaced by a dummy value (D); a sequence keeps its items, with every value in them
+    /// replaced or removed by the rules and no text kept as it is (UIDs replaced as everywhere).
     Dummy,
     /// Replaced by a placeholder UID (U); the original went into the captured record.
     UidReplaced,
@@ -40,6 +41,15 @@ pub enum TakenAction {
     OutsideTableKept,
     /// An attribute outside Table E.1-1 removed by pseal's rule for such attributes.
     OutsideTableRemoved,
+    /// An attribute outside Table E.1-1 that the rule would remove, emptied because the
+    /// instance's IOD makes it Type 2 (or 2C) at its place.
+    OutsideTableEmptied,
+    /// An attribute outside Table E.1-1 that the rule would remove, replaced by a dummy because
+    /// the instance's IOD makes it Type 1 (or 1C) at its place.
+    OutsideTableDummy,
+    /// An equipment or concept name kept by the rule for attributes outside the table
+    /// (`RETAINED_TEXT`) whose value did not pass the descriptor rule: replaced by a dummy.
+    RetainedTextReplaced,
     /// Inserted or overwritten by pseal (conformance markers).
     Inserted,
 }
@@ -59,6 +69,9 @@ impl TakenAction {
             TakenAction::PrivateKept => "private-kept",
             TakenAction::OutsideTableKept => "outside-table-kept",
             TakenAction::OutsideTableRemoved => "outside-table-removed",
+            TakenAction::OutsideTableEmptied => "outside-table-emptied",
+            TakenAction::OutsideTableDummy => "outside-table-dummy",
+            TakenAction::RetainedTextReplaced => "retained-text-replaced",
             TakenAction::Inserted => "inserted",
         }
     }

@@ -38,6 +38,82 @@ pub(crate) fn effective_vr(element: &InMemElement) -> VR {
     }
 }
 
+/// An element with VR UN (written by a tool that did not know the attribute) whose tag the
+/// standard dictionary knows with one VR, read as that VR, so that the rules judge it, and keep
+/// it, as the attribute it is: numbers as numbers, codes as codes. UN values are little endian
+/// (PS3.5 6.2.2). `None` when the element is not such a value or its bytes do not fit the VR
+/// (a length that is not a multiple of the value size); sequences are not reread here.
+pub(crate) fn reinterpret_un(element: &InMemElement) -> Option<InMemElement> {
+    if element.vr() != VR::UN {
+        return None;
+    }
+    let vr = match StandardDataDictionary.by_tag(element.tag()).map(|e| e.vr()) {
+        Some(VirtualVr::Exact(v)) if v != VR::UN && v != VR::SQ => v,
+        _ => return None,
+    };
+    let bytes: &[u8] = match element.value() {
+        Value::Primitive(PrimitiveValue::U8(bytes)) => bytes,
+        Value::Primitive(PrimitiveValue::Empty) => &[],
+        _ => return None,
+    };
+    let value = if bytes.is_empty() {
+        PrimitiveValue::Empty
+    } else {
+        decode_le(vr, bytes)?
+    };
+    Some(InMemElement::new(element.tag(), vr, value))
+}
+
+/// A little-endian value of `vr` from its bytes.
+fn decode_le(vr: VR, bytes: &[u8]) -> Option<PrimitiveValue> {
+    fn chunks<const N: usize, T>(bytes: &[u8], f: fn([u8; N]) -> T) -> Option<Vec<T>> {
+        if !bytes.len().is_multiple_of(N) {
+            return None;
+        }
+        Some(
+            bytes
+                .chunks_exact(N)
+                .map(|c| {
+                    let mut a = [0u8; N];
+                    a.copy_from_slice(c);
+                    f(a)
+                })
+                .collect(),
+        )
+    }
+    Some(match vr {
+        VR::US => PrimitiveValue::U16(chunks(bytes, u16::from_le_bytes)?.into()),
+        VR::SS => PrimitiveValue::I16(chunks(bytes, i16::from_le_bytes)?.into()),
+        VR::UL => PrimitiveValue::U32(chunks(bytes, u32::from_le_bytes)?.into()),
+        VR::SL => PrimitiveValue::I32(chunks(bytes, i32::from_le_bytes)?.into()),
+        VR::UV => PrimitiveValue::U64(chunks(bytes, u64::from_le_bytes)?.into()),
+        VR::SV => PrimitiveValue::I64(chunks(bytes, i64::from_le_bytes)?.into()),
+        VR::FL => PrimitiveValue::F32(chunks(bytes, f32::from_le_bytes)?.into()),
+        VR::FD => PrimitiveValue::F64(chunks(bytes, f64::from_le_bytes)?.into()),
+        VR::AT => PrimitiveValue::Tags(
+            chunks(bytes, |b: [u8; 4]| {
+                Tag(u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]]))
+            })?
+            .into(),
+        ),
+        VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::OV => PrimitiveValue::U8(bytes.to_vec().into()),
+        _ => {
+            // Text: UTF-8 when it is, otherwise each byte one character (ISO 8859-1, the usual
+            // extended character set; a wrong guess only changes how a kept value is spelled).
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => t.to_string(),
+                Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+            };
+            let text = text.trim_end_matches(['\0', ' ']);
+            if matches!(vr, VR::LT | VR::ST | VR::UT | VR::UR) {
+                PrimitiveValue::from(text)
+            } else {
+                PrimitiveValue::Strs(text.split('\\').map(str::to_string).collect())
+            }
+        }
+    })
+}
+
 /// Whether the standard dictionary knows the tag (including repeating groups).
 pub(crate) fn is_standard(tag: Tag) -> bool {
     StandardDataDictionary.by_tag(tag).is_some()

@@ -16,7 +16,10 @@
 //! A value with no token (empty, or only punctuation) passes: it has nothing to leak.
 
 /// Whole tokens that pass: MR and CT acquisition, contrast, orientation and anatomy terms in
-/// English and German, as they appear in series, study and protocol descriptions.
+/// English and German, as they appear in series, study and protocol descriptions; and the
+/// names of equipment and of coded concepts that the rule for attributes outside Table E.1-1
+/// keeps (manufacturers, scanner models, software, coils, kernels, code meanings), which must
+/// pass the same rule. No first name or surname common in the network's countries is on it.
 #[rustfmt::skip]
 pub const WORDS: &[&str] = &[
     // sequences and techniques
@@ -55,6 +58,47 @@ pub const WORDS: &[&str] = &[
     "hirn", "gehirn", "neurocranium", "orbita", "orbits", "orbit", "sella", "hypophyse",
     "pituitary", "iac", "felsenbein", "skull", "spine", "tumor", "tumour", "routine", "protocol",
     "protokoll", "verlauf", "kontrolle", "followup", "follow", "up", "x",
+    // equipment: manufacturers, scanner models, software
+    "siemens", "healthineers", "healthcare", "medical", "systems", "system", "gems",
+    "philips", "canon", "toshiba", "hitachi", "fujifilm", "united", "imaging", "uih", "neusoft",
+    "esaote", "bruker", "agfa", "carestream", "hologic", "mediso", "shimadzu", "samsung", "inc",
+    "ltd", "gmbh", "ag", "co", "corp", "corporation", "nv", "bv", "electric", "magnetom", "prisma",
+    "fit", "skyra", "vida", "avanto", "aera", "verio", "trio", "tim", "sola", "altea", "lumina",
+    "espree", "symphony", "sonata", "essenza", "amira", "cima", "biograph", "somatom",
+    "definition", "force", "drive", "edge", "flash", "emotion", "sensation", "signa", "premier",
+    "architect", "hdxt", "hdx", "excite", "discovery", "pioneer", "artist", "optima",
+    "revolution", "lightspeed", "vct", "ingenia", "achieva", "intera", "elition", "ambition",
+    "prodiva", "panorama", "multiva", "gyroscan", "brilliance", "iqon", "incisive", "vantage",
+    "titan", "galan", "orian", "elan", "aquilion", "prime", "genesis", "echelon", "oval",
+    "airis", "aperto", "syngo", "numaris", "software", "version", "release", "latest", "dicom",
+    "gdcm", "dcmtk", "pydicom", "pseal", "fixtures",
+    // coils
+    "headneck", "neck", "body", "coil", "coils", "matrix", "array", "flex", "channel", "hea",
+    "hep", "hns", "knee", "shoulder", "wrist", "breast", "torso", "cardiac", "surface", "volume",
+    "birdcage", "transmit", "receive", "tx", "rx", "quadrature", "phased", "combined", "qbc",
+    "bc", "ds", "hrbrain", "ne", "bo", "sp", "he", "hc", "large", "small", "medium",
+    // reconstruction kernels, filters, look-up tables, rescale types
+    "lung", "detail", "chest", "boneplus", "ultra", "sharp", "smooth", "wedge", "flat", "bowtie",
+    "window", "center", "centre", "width", "level", "lut", "voi", "linear", "sigmoid", "algo",
+    "default", "auto", "user", "abdomen", "liver", "stroke", "hu", "us", "od", "pixel", "ub",
+    "yc", "ya", "yb",
+    // code meanings of the concepts MR and CT research images carry
+    "magnetic", "resonance", "computed", "tomography", "iodinated", "agent", "intravenous",
+    "route", "oral", "left", "right", "bilateral", "unpaired", "anterior", "posterior",
+    "superior", "inferior", "medial", "lateral", "frontal", "parietal", "temporal", "occipital",
+    "lobe", "cerebellum", "cerebral", "cortex", "matter", "ventricle", "lesion", "mass",
+    "glioma", "glioblastoma", "meningioma", "metastasis", "edema", "oedema", "necrosis",
+    "enhancing", "non", "whole", "region", "interest", "roi", "measurement", "mean", "value",
+    "diameter", "length", "area", "deviation", "minimum", "maximum", "median", "count", "ratio",
+    "percent", "millimeter", "millimetre", "millisecond", "second", "degree", "degrees",
+    "hounsfield", "unit", "units", "intensity", "signal", "acquisition", "procedure", "study",
+    "examination", "exam", "radiology", "neuroradiology", "quality", "diagnostic", "original",
+    "primary", "secondary", "unspecified", "other", "none", "yes", "no", "of", "the", "for",
+    "by", "to", "on", "at", "per", "modality", "equipment", "device", "method", "profile",
+    "option", "options", "basic", "application", "confidentiality", "retain", "longitudinal",
+    "information", "modified", "dates", "clean", "descriptors", "characteristics", "uids",
+    "safe", "private", "institution", "identity", "structured", "content", "graphics", "visual",
+    "features", "recognizable", "full",
 ];
 
 /// Letter runs that may lead a token mixing letters and digits (`t1`, `p2`, `b1000`, `h31s`,
@@ -64,6 +108,12 @@ pub const PREFIXES: &[&str] = &[
     "t", "st", "s", "p", "b", "h", "j", "i", "q", "d", "v", "br", "hr", "qr", "ur", "fc", "fl",
     "ep", "swi", "tof", "mp", "sl", "ax", "sag", "cor", "tra", "tr", "te", "ti", "fa", "iso", "mb",
     "r", "x",
+    // sequence names (`*tfl3d1_16ns`, `*tse2d1_15`, `*epse2d1_64`), software versions (`XA30`,
+    // `VE11C`, `DV26`), coil elements (`HE1`, `SP4`), kernels (`J30s`, `Qr40`, `YC`)
+    "tfl", "tse", "tir", "fi", "fse", "spc", "epse", "epfid", "re", "de", "ir", "se", "gr", "pc",
+    "me", "ss", "tgse", "gse", "tfi", "fid", "fgre", "xa", "ve", "vb", "vd", "va", "dv", "mr", "hd",
+    "rx", "e", "n", "he", "hc", "ne", "bo", "sp", "ch", "hea", "hep", "body", "head", "c", "a",
+    "l", "u", "ub", "yc",
     // contrast agents followed by a concentration (ISOVUE300, Ultravist370)
     "gadovist", "dotarem", "clariscan", "magnevist", "multihance", "prohance", "omniscan",
     "ultravist", "iomeron", "imeron", "omnipaque", "visipaque", "isovue", "iopamiro", "accupaque",
@@ -74,7 +124,8 @@ pub const PREFIXES: &[&str] = &[
 #[rustfmt::skip]
 pub const SUFFIXES: &[&str] = &[
     "d", "mm", "cm", "ms", "s", "f", "b", "w", "t", "x", "ch", "dir", "scan", "rage", "star", "min",
-    "ml", "mmol", "sec", "k", "p", "r", "v", "e", "se", "pf",
+    "ml", "mmol", "sec", "k", "p", "r", "v", "e", "se", "pf", "ns", "rr", "in", "c", "a", "l",
+    "i", "n", "u", "lo", "hi", "fs", "nm", "sl", "tr", "ti",
 ];
 
 /// Whether `value` (one value of a description) passes the Clean Descriptors rule.

@@ -1,6 +1,8 @@
 //! The recursive walk over a dataset and all its sequence items: every attribute goes to the
 //! table, the private rule or the rule for attributes outside the table, and comes out kept,
-//! cleaned, replaced, emptied or removed.
+//! cleaned, replaced, emptied or removed. Where that depends on the attribute's Type in the
+//! instance's IOD (the combined codes of Table E.1-1; an attribute outside the table that the
+//! rule would remove), the walk knows its place in the IOD at every depth ([`Scope`]).
 
 use std::collections::BTreeSet;
 
@@ -12,13 +14,14 @@ use dicom_object::InMemDicomObject;
 
 use super::captured::CaptureSink;
 use super::engine::DeidError;
+use super::iod::{Place, Type};
 use super::options::DeidOption;
 use super::outside::{self, OutsideDecision};
 use super::private::{self, Creators, PrivateDecision};
 use super::profile::{Basic, Decision, Profile};
 use super::report::{ActionCounts, TakenAction};
 use super::uids::UidPlaceholderKey;
-use super::values::{dummy, effective_vr, is_descriptor_vr, text_of, text_values};
+use super::values::{dummy, effective_vr, is_descriptor_vr, reinterpret_un, text_of, text_values};
 use super::vocabulary;
 
 /// Sequences nested deeper than this are treated as a malformed file.
@@ -46,6 +49,53 @@ fn always_removed(tag: Tag) -> bool {
         || matches!((g, e), (0x0400, 0x0561) | (0xFFFA, 0xFFFA) | (0xFFFC, 0xFFFC))
 }
 
+/// Where the walk is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scope<'p> {
+    /// The place in the instance's IOD; `None` when its SOP Class is not in the IOD tables (then
+    /// the combined codes take the alternative that conforms whatever the Type, and attributes
+    /// outside the table are removed as the rule says).
+    pub(crate) place: Option<&'p Place>,
+    /// Inside a sequence that Table E.1-1 replaces by a dummy (D): no text is kept as it is,
+    /// not even the equipment and code names of [`outside::RETAINED_TEXT`].
+    pub(crate) strict: bool,
+}
+
+/// What the IOD says of one element at its place.
+struct Here {
+    /// Its Type (`None`: no IOD data).
+    ty: Option<Type>,
+    /// The place of its items, when it is a sequence.
+    inner: Option<Place>,
+    /// The scope's `strict`.
+    strict: bool,
+}
+
+impl Here {
+    fn of(scope: Scope<'_>, tag: Tag) -> Here {
+        let (ty, inner) = match scope.place {
+            Some(place) => {
+                let (ty, inner) = place.attribute(packed(tag));
+                (Some(ty), Some(inner))
+            }
+            None => (None, None),
+        };
+        Here {
+            ty,
+            inner,
+            strict: scope.strict,
+        }
+    }
+
+    /// The scope of the element's items; strict from here down when `strict`.
+    fn items(&self, strict: bool) -> Scope<'_> {
+        Scope {
+            place: self.inner.as_ref(),
+            strict: self.strict || strict,
+        }
+    }
+}
+
 /// State of one instance's walk.
 pub(crate) struct Walker<'a> {
     profile: &'a Profile,
@@ -65,11 +115,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// De-identify a dataset (the top level, or a sequence item at `path`).
+    /// De-identify a dataset (the top level, or a sequence item at `path`) in `scope`.
     pub(crate) fn dataset(
         &mut self,
         dataset: InMemDicomObject,
         path: &mut Vec<(u32, u32)>,
+        scope: Scope<'_>,
     ) -> Result<InMemDicomObject, DeidError> {
         if path.len() > MAX_DEPTH {
             return Err(DeidError::Malformed {
@@ -83,20 +134,24 @@ impl<'a> Walker<'a> {
         let mut out = Vec::with_capacity(elements.len());
         for element in elements {
             let tag = element.tag();
+            let element = match tag.group() % 2 {
+                0 => reinterpret_un(&element).unwrap_or(element),
+                _ => element,
+            };
             if always_removed(tag) {
                 self.count(tag, TakenAction::Removed);
             } else if tag.group() % 2 == 1 {
                 if (0x0010..=0x00FF).contains(&tag.element()) {
                     creator_elements.push(element);
-                } else if let Some(kept) = self.private(element, &creators, path)? {
+                } else if let Some(kept) = self.private(element, &creators, path, scope)? {
                     used_blocks.insert((tag.group(), (tag.element() >> 8) as u8));
                     out.push(kept);
                 }
             } else if let Some(row) = self.profile.rows.standard(packed(tag)) {
-                if let Some(kept) = self.table(element, row, path)? {
+                if let Some(kept) = self.table(element, row, path, &Here::of(scope, tag))? {
                     out.push(kept);
                 }
-            } else if let Some(kept) = self.outside(element, path)? {
+            } else if let Some(kept) = self.outside(element, path, &Here::of(scope, tag))? {
                 out.push(kept);
             }
         }
@@ -121,6 +176,7 @@ impl<'a> Walker<'a> {
         element: InMemElement,
         row: usize,
         path: &mut Vec<(u32, u32)>,
+        here: &Here,
     ) -> Result<Option<InMemElement>, DeidError> {
         let tag = element.tag();
         let vr = effective_vr(&element);
@@ -139,21 +195,22 @@ impl<'a> Walker<'a> {
         match self.profile.decision(row) {
             Decision::Keep => {
                 self.count(tag, TakenAction::Kept);
-                self.keep(element, path).map(Some)
+                self.keep(element, path, here.items(false)).map(Some)
             }
-            Decision::Basic(basic) => self.basic(element, basic, vr, path),
+            Decision::Basic(basic) => self.basic(element, basic, vr, path, here),
             Decision::Clean(fallback) => {
                 if matches!(element.value(), Value::Sequence(_)) {
                     self.count(tag, TakenAction::Cleaned);
-                    return self.recurse(element, path).map(Some);
+                    return self.recurse(element, path, here.items(false)).map(Some);
                 }
-                let passes = is_descriptor_vr(vr)
+                let passes = !here.strict
+                    && is_descriptor_vr(vr)
                     && text_of(element.value()).is_some_and(|t| text_values(&t).all(vocabulary::passes));
                 if passes {
                     self.count(tag, TakenAction::Cleaned);
                     Ok(Some(element))
                 } else {
-                    self.basic(element, fallback, vr, path)
+                    self.basic(element, fallback, vr, path, here)
                 }
             }
             Decision::Capture(fallback) => {
@@ -163,19 +220,24 @@ impl<'a> Walker<'a> {
                         self.count(tag, TakenAction::CapturedForSteward);
                     }
                 }
-                self.basic(element, fallback, vr, path)
+                self.basic(element, fallback, vr, path, here)
             }
         }
     }
 
-    /// Apply a Basic Profile action.
+    /// Apply a Basic Profile action; a combined code is first resolved by the attribute's Type.
     fn basic(
         &mut self,
         element: InMemElement,
         basic: Basic,
         vr: VR,
         path: &mut Vec<(u32, u32)>,
+        here: &Here,
     ) -> Result<Option<InMemElement>, DeidError> {
+        let basic = match basic {
+            Basic::Choice(choice) => choice.resolve(here.ty),
+            other => other,
+        };
         let tag = element.tag();
         let is_sequence = matches!(element.value(), Value::Sequence(_));
         if vr == VR::SQ && !is_sequence {
@@ -189,7 +251,14 @@ impl<'a> Walker<'a> {
             Basic::Empty => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
             // An empty original stays empty: a dummy would only add a false value.
             Basic::Dummy if is_sequence && is_empty(&element) => Some(sequence(tag, Vec::new())),
-            Basic::Dummy if is_sequence => Some(sequence(tag, vec![InMemDicomObject::new_empty()])),
+            // A sequence replaced by a dummy keeps its items, every value in them a dummy or
+            // removed as their own rules and Types say (no text kept as it is), references
+            // replaced like every UID: valid items, never an empty one where the IOD requires
+            // contents, and nothing of the original but its structure and its UIDs' links.
+            Basic::Dummy if is_sequence => {
+                self.count(tag, TakenAction::Dummy);
+                return self.recurse(element, path, here.items(true)).map(Some);
+            }
             Basic::Uid if !is_sequence => return Ok(Some(self.replace_uids(&element))),
             Basic::Dummy if vr == VR::UI => return Ok(Some(self.replace_uids(&element))),
             Basic::Dummy if is_empty(&element) => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
@@ -197,9 +266,11 @@ impl<'a> Walker<'a> {
             Basic::Uid => None,
             Basic::RecurseReplacingUids if is_sequence => {
                 self.count(tag, TakenAction::Cleaned);
-                return self.recurse(element, path).map(Some);
+                return self.recurse(element, path, here.items(false)).map(Some);
             }
             Basic::RecurseReplacingUids => None,
+            // Resolved above; a choice never resolves to another choice.
+            Basic::Choice(_) => None,
         };
         let action = match &out {
             None => TakenAction::Removed,
@@ -212,6 +283,19 @@ impl<'a> Walker<'a> {
 
     /// Replace every value of a UI element by its placeholder, recording the pairs.
     fn replace_uids(&mut self, element: &InMemElement) -> InMemElement {
+        let (replaced, any) = self.placeholders(element);
+        let action = if any {
+            TakenAction::UidReplaced
+        } else {
+            TakenAction::Emptied
+        };
+        self.count(element.tag(), action);
+        replaced
+    }
+
+    /// Every value of a UI element replaced by its placeholder (the pairs recorded), and whether
+    /// there was any (else the element is emptied).
+    fn placeholders(&mut self, element: &InMemElement) -> (InMemElement, bool) {
         let tag = element.tag();
         let text = text_of(element.value()).unwrap_or_default();
         let mut values: C<String> = C::new();
@@ -227,34 +311,42 @@ impl<'a> Walker<'a> {
             }
         }
         if replaced {
-            self.count(tag, TakenAction::UidReplaced);
-            DataElement::new(tag, VR::UI, PrimitiveValue::Strs(values))
+            (DataElement::new(tag, VR::UI, PrimitiveValue::Strs(values)), true)
         } else {
-            self.count(tag, TakenAction::Emptied);
-            DataElement::new(tag, VR::UI, PrimitiveValue::Empty)
+            (DataElement::new(tag, VR::UI, PrimitiveValue::Empty), false)
         }
     }
 
     /// Keep an element; a sequence keeps its items, cleaned.
-    fn keep(&mut self, element: InMemElement, path: &mut Vec<(u32, u32)>) -> Result<InMemElement, DeidError> {
+    fn keep(
+        &mut self,
+        element: InMemElement,
+        path: &mut Vec<(u32, u32)>,
+        items: Scope<'_>,
+    ) -> Result<InMemElement, DeidError> {
         if matches!(element.value(), Value::Sequence(_)) {
-            self.recurse(element, path)
+            self.recurse(element, path, items)
         } else {
             Ok(element)
         }
     }
 
-    /// Clean every item of a sequence element.
-    fn recurse(&mut self, element: InMemElement, path: &mut Vec<(u32, u32)>) -> Result<InMemElement, DeidError> {
+    /// Clean every item of a sequence element, the items being at `items`.
+    fn recurse(
+        &mut self,
+        element: InMemElement,
+        path: &mut Vec<(u32, u32)>,
+        items: Scope<'_>,
+    ) -> Result<InMemElement, DeidError> {
         let tag = element.tag();
-        let items = match element.into_value() {
+        let list = match element.into_value() {
             Value::Sequence(seq) => seq.into_items(),
             _ => C::new(),
         };
-        let mut cleaned = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
+        let mut cleaned = Vec::with_capacity(list.len());
+        for (i, item) in list.into_iter().enumerate() {
             path.push((packed(tag), u32::try_from(i).unwrap_or(u32::MAX)));
-            let result = self.dataset(item, path);
+            let result = self.dataset(item, path, items);
             path.pop();
             cleaned.push(result?);
         }
@@ -266,6 +358,7 @@ impl<'a> Walker<'a> {
         element: InMemElement,
         creators: &Creators,
         path: &mut Vec<(u32, u32)>,
+        scope: Scope<'_>,
     ) -> Result<Option<InMemElement>, DeidError> {
         let tag = element.tag();
         let retain = self.profile.options().contains(DeidOption::RetainSafePrivate);
@@ -280,7 +373,12 @@ impl<'a> Walker<'a> {
                 if is_uid && !self.profile.options().contains(DeidOption::RetainUids) {
                     return Ok(Some(self.replace_uids(&element)));
                 }
-                self.keep(element, path).map(Some)
+                // No IOD describes what a private sequence holds.
+                let items = Scope {
+                    place: scope.place.map(|_| &NOWHERE),
+                    strict: scope.strict,
+                };
+                self.keep(element, path, items).map(Some)
             }
         }
     }
@@ -289,24 +387,59 @@ impl<'a> Walker<'a> {
         &mut self,
         element: InMemElement,
         path: &mut Vec<(u32, u32)>,
+        here: &Here,
     ) -> Result<Option<InMemElement>, DeidError> {
         let tag = element.tag();
-        match outside::decide(&element) {
+        match outside::decide(&element, here.strict) {
             OutsideDecision::Keep => {
                 self.count(tag, TakenAction::OutsideTableKept);
                 Ok(Some(element))
             }
+            OutsideDecision::Describe => {
+                let passes = text_of(element.value()).is_none_or(|t| text_values(&t).all(vocabulary::passes));
+                if passes {
+                    self.count(tag, TakenAction::OutsideTableKept);
+                    Ok(Some(element))
+                } else {
+                    self.count(tag, TakenAction::RetainedTextReplaced);
+                    let vr = effective_vr(&element);
+                    Ok(Some(DataElement::new(tag, vr, dummy(vr))))
+                }
+            }
             OutsideDecision::Recurse => {
                 self.count(tag, TakenAction::OutsideTableKept);
-                self.recurse(element, path).map(Some)
+                self.recurse(element, path, here.items(false)).map(Some)
             }
             OutsideDecision::Remove => {
-                self.count(tag, TakenAction::OutsideTableRemoved);
-                Ok(None)
+                // Removed unless the IOD requires the attribute here: then emptied (Type 2) or
+                // a dummy (Type 1), which carries nothing of the original either.
+                let vr = effective_vr(&element);
+                match here.ty {
+                    Some(ty) if ty.needs_value() && !is_empty(&element) && vr == VR::UI => {
+                        // A UID that is not one: its placeholder is the dummy that keeps links.
+                        self.count(tag, TakenAction::OutsideTableDummy);
+                        Ok(Some(self.placeholders(&element).0))
+                    }
+                    Some(ty) if ty.needs_value() && !is_empty(&element) && vr != VR::SQ => {
+                        self.count(tag, TakenAction::OutsideTableDummy);
+                        Ok(Some(DataElement::new(tag, vr, dummy(vr))))
+                    }
+                    Some(ty) if (ty.needs_value() || ty.needs_presence()) && vr != VR::SQ => {
+                        self.count(tag, TakenAction::OutsideTableEmptied);
+                        Ok(Some(DataElement::new(tag, vr, PrimitiveValue::Empty)))
+                    }
+                    _ => {
+                        self.count(tag, TakenAction::OutsideTableRemoved);
+                        Ok(None)
+                    }
+                }
             }
         }
     }
 }
+
+/// The place of a private sequence's items in a known IOD: nothing is required there.
+static NOWHERE: Place = Place::EMPTY;
 
 /// Whether an element has no value: zero length, or a sequence without items.
 fn is_empty(element: &InMemElement) -> bool {

@@ -24,6 +24,9 @@ pub struct DoneInstance {
     pub captured: Captured,
     /// What the profile did, for the report.
     pub actions: ActionCounts,
+    /// The SOP Class UID when pseal's IOD tables do not hold it (the combined codes then took the
+    /// Type-blind alternative; see `deid::Deidentified::iod`), for the review report.
+    pub without_iod: Option<String>,
 }
 
 impl DoneInstance {
@@ -103,7 +106,12 @@ pub fn deidentify_path_visiting(
     uids: &UidPlaceholderKey,
     visit: &mut dyn FnMut(&dicom_object::InMemDicomObject),
 ) -> Result<DoneInstance, LeftOutReason> {
-    let (object, pixel_data) = part10::open_split(path).map_err(|e| LeftOutReason::Unreadable(parser_reason(&e)))?;
+    let (object, pixel_data) = part10::open_split(path).map_err(|e| match e {
+        part10::OpenError::Layout(part10::LayoutError::MediaDirectory) => {
+            LeftOutReason::Quarantined(deid::QuarantineReason::MediaDirectory)
+        }
+        other => LeftOutReason::Unreadable(parser_reason(&other)),
+    })?;
     let mut done = deid::deidentify(object, profile, uids).map_err(|e| match e {
         DeidError::Quarantined(reason) => LeftOutReason::Quarantined(reason),
         other => LeftOutReason::Unreadable(other.to_string()),
@@ -122,11 +130,20 @@ pub fn deidentify_path_visiting(
     done.object
         .write_all(&mut head)
         .map_err(|e| LeftOutReason::Unwritable(parser_reason(&e)))?;
+    let without_iod = done.iod.is_none().then(|| {
+        let class = done
+            .object
+            .meta()
+            .media_storage_sop_class_uid
+            .trim_end_matches(['\0', ' ']);
+        deid::displayable_uid(class)
+    });
     Ok(DoneInstance {
         head,
         pixel_data,
         captured: done.captured,
         actions: done.actions,
+        without_iod,
     })
 }
 

@@ -6,8 +6,10 @@
 
 use super::report::LeftOut;
 use super::{Cancel, ExportError};
+use crate::deid::QuarantineReason;
 use crate::identity::LocalId;
 use crate::linkage::{FileFields, LinkageTally};
+use crate::part10::{LayoutError, OpenError};
 use crate::progress::{Event, Progress};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -192,6 +194,12 @@ pub fn scan_with(
             Looked::Unreadable(reason) => {
                 quarantine(&mut scanned, progress, rel, format!("unreadable DICOM: {reason}"))
             }
+            Looked::MediaDirectory => quarantine(
+                &mut scanned,
+                progress,
+                rel,
+                super::instance::LeftOutReason::Quarantined(QuarantineReason::MediaDirectory).to_string(),
+            ),
             Looked::WalkError | Looked::Skipped => {}
         }
     }
@@ -205,6 +213,8 @@ enum Looked {
     NotDicom,
     CannotRead(std::io::Error),
     NoLocalId,
+    /// A DICOMDIR: never exported.
+    MediaDirectory,
     Unreadable(String),
     /// Not a file: a folder that could not be listed (reported from the walk itself).
     WalkError,
@@ -226,6 +236,7 @@ fn look(path: &Path, tag: dicom_core::Tag, linkage: bool) -> Looked {
     }
     let walked = match crate::part10::walk_file(file, Some(tag)) {
         Ok(walked) => walked,
+        Err(OpenError::Layout(LayoutError::MediaDirectory)) => return Looked::MediaDirectory,
         Err(e) => return Looked::Unreadable(super::instance::parser_reason(&e)),
     };
     match local_id_in(&walked, tag) {

@@ -13,10 +13,14 @@
 //! Pixel Data (trailing padding, digital signatures) — makes [`open_split`] read the whole file
 //! instead: correct first, fast when it is safe. A file whose structure declares more bytes than
 //! it holds is refused by [`layout`] before dicom-rs reads (and reserves memory for) any of it.
+//! A file that other readers read but dicom-rs does not (UN-encoded sequences, a meta group
+//! without its length or transfer syntax, ...: see [`Repair`]) has its header rewritten in
+//! memory first ([`repair`]).
 
 pub mod layout;
+mod repair;
 
-pub use layout::{survey, survey_capturing, Layout, LayoutError, TopLevelValue};
+pub use layout::{survey, survey_capturing, survey_lenient, Layout, LayoutError, Repair, TopLevelValue};
 
 use dicom_dictionary_std::tags;
 use dicom_object::{file::ReadPreamble, DefaultDicomObject, OpenFileOptions, ReadError};
@@ -117,6 +121,7 @@ pub enum OpenError {
 /// parses from it has had every length checked first.
 pub struct Walked {
     file: File,
+    size: u64,
     /// Where the walk found the trailing Pixel Data, and the transfer syntax.
     pub layout: Layout,
     /// The top-level attribute [`walk`] was asked to keep ([`TopLevelValue::Absent`] if none).
@@ -134,16 +139,26 @@ pub fn walk_file(file: File, keep: Option<dicom_core::Tag>) -> Result<Walked, Op
     (&file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
     let size = file.metadata().map_err(LayoutError::Io)?.len();
     let reader = BufReader::with_capacity(8 * 1024, &file);
-    let (layout, value) = match keep {
-        Some(tag) => layout::survey_capturing(reader, size, (tag.group(), tag.element()))?,
-        None => (layout::survey(reader, size)?, TopLevelValue::Absent),
-    };
-    Ok(Walked { file, layout, value })
+    let (layout, value) = layout::survey_lenient(reader, size, keep.map(|t| (t.group(), t.element())))?;
+    Ok(Walked {
+        file,
+        size,
+        layout,
+        value,
+    })
 }
 
 impl Walked {
     /// The attributes up to (not including) `stop`.
     pub fn parse_until(&self, stop: dicom_core::Tag) -> Result<DefaultDicomObject, OpenError> {
+        if let Some(repair) = &self.layout.repair {
+            let mut object = self.repaired(repair)?;
+            let later: Vec<dicom_core::Tag> = object.iter().map(|e| e.header().tag).filter(|&t| t >= stop).collect();
+            for tag in later {
+                object.remove_element(tag);
+            }
+            return Ok(object);
+        }
         (&self.file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
         Ok(OpenFileOptions::new()
             .read_preamble(ReadPreamble::Always)
@@ -151,9 +166,25 @@ impl Walked {
             .from_reader(&self.file)?)
     }
 
+    /// The attributes before a trailing Pixel Data element (or all of them), from the header
+    /// rewritten for dicom-rs, with the file's own (or guessed) transfer syntax in its meta group
+    /// again, so that the output is written as the input was.
+    fn repaired(&self, repair: &Repair) -> Result<DefaultDicomObject, OpenError> {
+        parse_repaired(&mut &self.file, self.size, &self.layout, repair)
+    }
+
     /// The attributes before a trailing Pixel Data element and that element's place, or (when
     /// splitting is not safe) the whole object and `None`.
     pub fn split(self) -> Result<(DefaultDicomObject, Option<PixelTail>), OpenError> {
+        if let Some(repair) = &self.layout.repair {
+            let object = self.repaired(repair)?;
+            let tail = self.layout.pixel_data.map(|(offset, len)| PixelTail {
+                file: self.file,
+                offset,
+                len,
+            });
+            return Ok((object, tail));
+        }
         (&self.file).seek(SeekFrom::Start(0)).map_err(LayoutError::Io)?;
         let options = OpenFileOptions::new().read_preamble(ReadPreamble::Always);
         match self.layout.pixel_data {
@@ -170,6 +201,44 @@ impl Walked {
             }
             None => Ok((options.from_reader(&self.file)?, None)),
         }
+    }
+}
+
+/// The object of a file whose header [`repair`] rewrites: the rewritten stream passes the strict
+/// walk before dicom-rs reads it, and the object's meta group names the file's own (or guessed)
+/// transfer syntax again, so that it is written as the input was.
+fn parse_repaired<F: Read + Seek>(
+    file: &mut F,
+    size: u64,
+    layout: &Layout,
+    repair: &Repair,
+) -> Result<DefaultDicomObject, OpenError> {
+    let (stream, _) = repair::header(file, size, layout, repair)?;
+    layout::survey(std::io::Cursor::new(&stream), stream.len() as u64)?;
+    let mut object = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Always)
+        .from_reader(stream.as_slice())?;
+    object.meta_mut().transfer_syntax = layout.transfer_syntax.clone();
+    object.meta_mut().update_information_group_length();
+    Ok(object)
+}
+
+/// A whole Part 10 file held in memory, walked (leniently) and, where needed, repaired, as
+/// [`open_split`] reads a file: for the fuzz harness and tests, which have bytes, not paths.
+pub fn open_bytes(bytes: &[u8]) -> Result<DefaultDicomObject, OpenError> {
+    let size = bytes.len() as u64;
+    let (layout, _) = layout::survey_lenient(std::io::Cursor::new(bytes), size, None)?;
+    match &layout.repair {
+        Some(repair) => {
+            let whole = Layout {
+                pixel_data: None,
+                ..layout.clone()
+            };
+            parse_repaired(&mut std::io::Cursor::new(bytes), size, &whole, repair)
+        }
+        None => Ok(OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Always)
+            .from_reader(bytes)?),
     }
 }
 

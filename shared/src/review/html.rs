@@ -115,6 +115,9 @@ fn options(h: &mut String, r: &ReviewReport, profile: &Profile) {
         escape(&r.local_id_attribute),
         escape(&r.profile.method)
     );
+    for line in r.without_iod_lines() {
+        let _ = writeln!(h, "<li>{}</li>", escape(&line));
+    }
     if r.allow_burned_in.is_empty() {
         h.push_str("<li>No SOP class is allowed despite the burned-in rules (<code>allow_burned_in</code> is empty).</li></ul>\n");
     } else {

@@ -12,6 +12,24 @@ fn cell(text: &str) -> String {
 }
 
 impl ReviewReport {
+    /// One sentence per SOP Class the IOD tables do not hold (Markdown and HTML say the same).
+    pub(crate) fn without_iod_lines(&self) -> Vec<String> {
+        self.without_iod_data
+            .iter()
+            .map(|c| {
+                let (n, verb) = if c.instances == 1 {
+                    ("1 instance".to_string(), "is")
+                } else {
+                    (format!("{} instances", c.instances), "are")
+                };
+                format!(
+                    "{n} of SOP Class {} {verb} not in pseal's IOD tables: their combined action codes took the alternative that conforms whatever the attribute's Type (D where D is among them, Z for X/Z)",
+                    c.sop_class_uid
+                )
+            })
+            .collect()
+    }
+
     /// The `summary` event that ends `pseal review --json` (and a Python caller's progress
     /// stream): the counts, and where the review's reports in `out` are.
     pub fn summary_event(&self, out: &std::path::Path) -> serde_json::Value {
@@ -95,6 +113,9 @@ impl ReviewReport {
             "- De-identification Method written into every file: {}",
             self.profile.method
         );
+        for line in self.without_iod_lines() {
+            let _ = writeln!(md, "- {line}");
+        }
         if self.allow_burned_in.is_empty() {
             let _ = writeln!(
                 md,

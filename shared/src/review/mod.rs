@@ -82,6 +82,18 @@ pub struct ReviewReport {
     pub quarantine_groups: Vec<QuarantineGroup>,
     /// The SOP classes the site allows despite the burned-in rules.
     pub allow_burned_in: Vec<String>,
+    /// Instances of SOP Classes that pseal's IOD tables do not hold, per class: their combined
+    /// codes took the alternative that conforms whatever the Type (docs/deidentification.md).
+    pub without_iod_data: Vec<ClassCount>,
+}
+
+/// Instances of one SOP Class.
+#[derive(Debug, Serialize)]
+pub struct ClassCount {
+    /// The SOP Class UID.
+    pub sop_class_uid: String,
+    /// How many instances.
+    pub instances: u64,
 }
 
 /// Quarantined files that share a reason.
@@ -154,6 +166,7 @@ pub struct SealedSummary {
 struct Pending {
     captured: crate::deid::Captured,
     actions: ActionCounts,
+    without_iod: Option<String>,
     values: ValueCounts,
     path: std::path::PathBuf,
     written: std::io::Result<()>,
@@ -309,7 +322,9 @@ pub fn review_with(
         values: BTreeMap::new(),
         quarantine_groups: Vec::new(),
         allow_burned_in: ctx.profile.allow_burned_in().to_vec(),
+        without_iod_data: Vec::new(),
     };
+    let mut without_iod: BTreeMap<String, u64> = BTreeMap::new();
     let mut groups = Groups::default();
     for q in &scanned.quarantined {
         groups.add(
@@ -367,6 +382,7 @@ pub fn review_with(
                         Ok(Pending {
                             captured: done.captured,
                             actions: done.actions,
+                            without_iod: done.without_iod,
                             values,
                             path: pending,
                             written,
@@ -404,6 +420,9 @@ pub fn review_with(
                         wrote_any = true;
                         report.actions.merge(&pending.actions);
                         kept_values.merge(pending.values);
+                        if let Some(class) = pending.without_iod {
+                            *without_iod.entry(class).or_default() += 1;
+                        }
                         let s = &mut report.sealed_identity;
                         s.uids += pending.captured.uids.len() as u64;
                         s.birth_dates += u64::from(pending.captured.birth_date.is_some());
@@ -443,6 +462,13 @@ pub fn review_with(
         }
     }
     cancel.check()?;
+    report.without_iod_data = without_iod
+        .into_iter()
+        .map(|(sop_class_uid, instances)| ClassCount {
+            sop_class_uid,
+            instances,
+        })
+        .collect();
     report.counts.reviewed = report.files.len() as u64;
     report.counts.quarantined = report.quarantined.len() as u64;
     report.counts.skipped = report.skipped.len() as u64;

@@ -115,7 +115,10 @@ impl Outcome {
             TakenAction::UidReplaced => Outcome::ReplacedUid,
             TakenAction::Kept => Outcome::KeptUnchanged,
             TakenAction::Cleaned | TakenAction::PrivateKept | TakenAction::OutsideTableKept => Outcome::KeptAfterCheck,
-            TakenAction::OutsideTableRemoved => Outcome::RemovedAfterCheck,
+            TakenAction::OutsideTableRemoved
+            | TakenAction::OutsideTableEmptied
+            | TakenAction::OutsideTableDummy
+            | TakenAction::RetainedTextReplaced => Outcome::RemovedAfterCheck,
             TakenAction::Inserted => Outcome::WrittenByPseal,
             TakenAction::CapturedForSteward => return None,
         })
