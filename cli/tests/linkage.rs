@@ -310,9 +310,33 @@ fn two_sites_are_linked_as_the_truth_says_then_merged_rejected_and_undone() {
         .filter(|r| r[0] == *akh_pseudonym)
         .map(|r| r[8].to_string())
         .collect();
+    let release_changes = |name: &str| -> String {
+        let dir = world.dir.path().join(name);
+        let out = run(&[
+            "release",
+            "--store",
+            world.store().to_str().unwrap(),
+            "--archive",
+            world.archive().to_str().unwrap(),
+            "--all",
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // A DICOM release in a folder: its files under archive/.
+        std::fs::read_to_string(dir.join("archive").join("CHANGES")).unwrap()
+    };
+    let before = release_changes("release-before-merge");
+    assert!(!before.contains("merged into"), "{before}");
     let out = accept(world, typo, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{akh_pseudonym} merged into {ukb_pseudonym}")));
+    // The next release tells researchers where the retired pseudonym's data went.
+    let after = release_changes("release-after-merge");
+    assert!(
+        after.contains(&format!("{akh_pseudonym} merged into {ukb_pseudonym}")),
+        "{after}"
+    );
     s.outputs.push(out);
     let world = &s.world;
     assert_consistent(world);

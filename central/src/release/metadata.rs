@@ -100,6 +100,8 @@ pub struct About<'a> {
     pub deidentification: &'a BTreeMap<String, u64>,
     /// BIDS facts (BIDS releases only).
     pub bids: Option<&'a BidsFacts>,
+    /// Pseudonyms merged (one patient at two sites) or split again since the previous release.
+    pub pseudonym_changes: &'a [crate::linkage::changes::MergeChange],
 }
 
 /// pseal's version.
@@ -311,10 +313,11 @@ pub fn readme(a: &About<'_>) -> String {
     s
 }
 
-/// CHANGES, in the CPAN changelog form BIDS asks for.
+/// CHANGES, in the CPAN changelog form BIDS asks for; pseudonyms merged or split since the
+/// previous release follow as items of their own.
 pub fn changes(a: &About<'_>) -> String {
     let c = a.counts;
-    format!(
+    let mut text = format!(
         "1.0.0 {}\n  - Release made with pseal {} for research project {} ({} format): {} participant(s), \
          {} session(s), {} DICOM series.\n",
         a.date.format("%Y-%m-%d"),
@@ -324,7 +327,13 @@ pub fn changes(a: &About<'_>) -> String {
         c.participants,
         c.sessions,
         c.series
-    )
+    );
+    for line in crate::linkage::changes::changes_text(a.pseudonym_changes).lines() {
+        text.push_str("  - ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }
 
 fn pretty(value: &serde_json::Value) -> Vec<u8> {
@@ -584,6 +593,7 @@ mod tests {
             counts: &counts,
             deidentification: &methods,
             bids: None,
+            pseudonym_changes: &[],
         };
         let text = readme(&about);
         assert!(text.contains("`contact` in release.toml"));
@@ -591,5 +601,22 @@ mod tests {
         assert!(text.contains("2026-11-03"));
         assert_eq!(text, readme(&about));
         assert!(changes(&about).starts_with("1.0.0 2026-11-03\n"));
+        assert_eq!(changes(&about).lines().count(), 2, "no pseudonym changed");
+        let merged = [crate::linkage::changes::MergeChange {
+            at: 1_793_750_400,
+            kind: "merged",
+            link: 7,
+            retired: "AAAA-BBBB-CCCC1".into(),
+            survivor: "DDDD-EEEE-FFFF2".into(),
+        }];
+        let about = About {
+            pseudonym_changes: &merged,
+            ..about
+        };
+        assert!(
+            changes(&about).contains("\n  - 2026-11-04  AAAA-BBBB-CCCC1 merged into DDDD-EEEE-FFFF2"),
+            "{}",
+            changes(&about)
+        );
     }
 }

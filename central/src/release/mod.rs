@@ -314,6 +314,21 @@ pub fn release(
         }),
         _ => None,
     };
+    // Merges and splits of pseudonyms since the domain's previous release (none before the first:
+    // researchers never saw a pseudonym retired before then), limited to the pseudonyms a listed
+    // selection holds, so that a release tells where data under a retired pseudonym went.
+    let pseudonym_changes = match crate::linkage::changes::last_release_at(store, &request.domain)? {
+        None => Vec::new(),
+        Some(since) => crate::linkage::changes::merges_since(store, &request.domain, since)?
+            .into_iter()
+            .filter(|c| match &request.selection {
+                Selection::All => true,
+                Selection::Pseudonyms(listed) => listed
+                    .iter()
+                    .any(|p| p.to_string() == c.survivor || p.to_string() == c.retired),
+            })
+            .collect(),
+    };
     let about = About {
         format: request.format,
         domain: &request.domain,
@@ -326,6 +341,7 @@ pub fn release(
         counts: &stats.counts,
         deidentification: &stats.deidentification,
         bids: facts.as_ref(),
+        pseudonym_changes: &pseudonym_changes,
     };
     let mut not_converted = Vec::new();
     if let Some(w) = bids_writer {
