@@ -263,28 +263,13 @@ impl Archive {
         )
     }
 
-    /// Writes `bytes` at `rel` atomically; returns the folder to sync before committing.
-    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-        self.write_pending_marker()?;
-        let dest = self.dir.join(rel);
-        let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.dir.clone());
-        fs::create_dir_all(&parent)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix("out-")
-            .tempfile_in(self.staging_dir())?;
-        temp.write_all(bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&dest).map_err(|e| e.error)?;
-        Ok(parent)
-    }
-
     /// Writes the marker that pairs a new archive folder with its store, before its first file.
     fn write_pending_marker(&self) -> io::Result<()> {
         if let Some(marker) = self.pending_marker.borrow_mut().take() {
             let mut f = File::create(self.dir.join(MARKER))?;
             f.write_all(marker.as_bytes())?;
             f.sync_all()?;
-            File::open(&self.dir)?.sync_all()?;
+            pseal::atomic::sync_dir(&self.dir)?;
         }
         Ok(())
     }
@@ -311,7 +296,7 @@ impl Archive {
             }
         }
         for d in all {
-            File::open(&d)?.sync_all()?;
+            pseal::atomic::sync_dir(&d)?;
         }
         Ok(())
     }
@@ -321,22 +306,16 @@ impl Archive {
         &self,
         rows: impl FnOnce(&mut dyn FnMut(IndexRow) -> io::Result<()>) -> Result<(), E>,
     ) -> io::Result<()> {
-        let mut temp = tempfile::Builder::new()
-            .prefix("index-")
-            .tempfile_in(self.staging_dir())?;
-        {
+        let index = self.dir.join(INDEX_FILE);
+        pseal::atomic::write_atomically_via(&self.staging_dir(), &index, "index-", |file| {
             let mut writer = csv::WriterBuilder::new()
                 .has_headers(false)
-                .from_writer(io::BufWriter::new(temp.as_file_mut()));
+                .from_writer(io::BufWriter::new(file));
             writer.write_record(INDEX_COLUMNS)?;
             rows(&mut |row: IndexRow| writer.serialize(row).map_err(io::Error::other))
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            writer.flush()?;
-        }
-        temp.as_file().sync_all()?;
-        temp.persist(self.dir.join(INDEX_FILE)).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()?;
-        Ok(())
+            writer.flush()
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`export`] drives the whole run for a site [`config`] that [`init`] wrote.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod auth;
 pub mod bundle;
 pub mod config;

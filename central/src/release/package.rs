@@ -3,6 +3,7 @@
 //! line in the release's `SHA256SUMS`, tar headers carry nothing of the steward's machine, and
 //! nothing appears under its final name before the whole release is complete and synced.
 
+use pseal::atomic::{self, parent_of, Existing};
 use pseal::bundle::writer::normalized_header;
 use pseal::keys::StewardRecipient;
 use sha2::{Digest, Sha256};
@@ -90,14 +91,6 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// The folder that holds `out` (created files and scratch space go there, on the same disk).
-fn parent_of(out: &Path) -> PathBuf {
-    out.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
-}
-
 /// Copies `reader` (exactly `size` bytes) into `out`, returning the SHA-256 of what was copied.
 fn copy_hashed(reader: impl Read, size: u64, out: &mut dyn Write, what: &str) -> io::Result<String> {
     let mut hashing = Hashing {
@@ -138,7 +131,7 @@ impl Package {
             ));
         }
         let dir = parent_of(out);
-        let temp = tempfile::Builder::new().prefix(".pseal-release-").tempfile_in(&dir)?;
+        let temp = atomic::temp_in(&dir, ".pseal-release-")?;
         let (file, temp) = temp.into_parts();
         let recipient = to.age_recipient();
         let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
@@ -246,19 +239,21 @@ impl Package {
             None => return Err(io::Error::other("the release is already finished")),
             Some(Sink::Tar { builder, temp }) => {
                 let file = builder.into_inner()?.finish()?;
-                file.sync_all()?;
-                drop(file);
-                temp.persist_noclobber(&self.out).map_err(|e| e.error)?;
+                let temp = tempfile::NamedTempFile::from_parts(file, temp);
+                atomic::commit(temp, &self.out, Existing::Keep)?;
                 let mut hasher = Sha256::new();
                 io::copy(&mut File::open(&self.out)?, &mut hasher)?;
                 hex::encode(hasher.finalize())
             }
             Some(Sink::Folder { temp }) => {
+                // A folder, not a file: every file in it is flushed, then the folder renamed
+                // into place and its parent flushed.
                 sync_tree(&temp)?;
                 if let Err(e) = std::fs::rename(&temp, &self.out) {
                     let _ = std::fs::remove_dir_all(&temp);
                     return Err(e);
                 }
+                atomic::sync_dir(&dir)?;
                 let mut hasher = Sha256::new();
                 io::copy(
                     &mut File::open(self.out.join(&self.root).join(CHECKSUMS_FILE))?,
@@ -267,7 +262,6 @@ impl Package {
                 hex::encode(hasher.finalize())
             }
         };
-        File::open(&dir)?.sync_all()?;
         Ok(Written {
             out: self.out.clone(),
             files,
@@ -302,5 +296,5 @@ fn sync_tree(dir: &Path) -> io::Result<()> {
             File::open(entry.path())?.sync_all()?;
         }
     }
-    File::open(dir)?.sync_all()
+    atomic::sync_dir(dir)
 }

@@ -19,6 +19,11 @@ pub fn bin(name: &str) -> PathBuf {
         let package = if name == "pseal" { "pseal-cli" } else { name };
         let mut build = std::process::Command::new(env!("CARGO"));
         build.args(["build", "--quiet", "-p", package, "--bin", name]);
+        if name == "pseal-central" {
+            // The crash points (PSEAL_TEST_ABORT_AT) exist only with this feature, which
+            // `cargo test --workspace` also unifies in (cli/Cargo.toml): same build, no rebuild.
+            build.args(["--features", "fault-injection"]);
+        }
         // Cargo gives this test process its package's variables (CARGO_PKG_NAME=pseal-cli, …).
         // Build scripts that watch them (ring's, under rustls) would see them change between this
         // build and the outer `cargo test` and rebuild ring, rustls, ureq and pseal-central each

@@ -6,6 +6,7 @@
 
 use super::manifest::{Entry, EntryKind, Manifest, ProfileInfo, FORMAT_VERSION};
 use super::{instance_entry_name, AUTH_ENTRY, EXTENSION, IDENTITY_ENTRY, MANIFEST_ENTRY};
+use crate::atomic::Existing;
 use crate::auth::{self, AuthError};
 use crate::keys::{SiteSecretKey, StewardRecipient};
 use sha2::Digest;
@@ -285,14 +286,12 @@ impl BundleWriter {
         let (stream, compressor) = Compressor::finish(zstd).map_err(io_err)?;
         let buffered = stream.finish().map_err(io_err)?;
         let temp = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-        temp.as_file().sync_all().map_err(io_err)?;
         let final_path = dir.join(format!(
             "{}-{}.{EXTENSION}",
             sanitize(&self.site),
             &self.bundle_id[..16]
         ));
-        temp.persist_noclobber(&final_path).map_err(|e| io_err(e.error))?;
-        sync_dir(&dir).map_err(io_err)?;
+        crate::atomic::commit(temp, &final_path, Existing::Keep).map_err(io_err)?;
         Ok((final_path, compressor))
     }
 }
@@ -308,15 +307,6 @@ fn sanitize(site: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Makes a rename durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Hashes and counts what passes through.

@@ -183,16 +183,15 @@ impl ExportReport {
         })
     }
 
-    /// Writes the report atomically (temporary file, sync, rename). A report already at `path`
+    /// Writes the report atomically and durably ([`crate::atomic`]). A report already at `path`
     /// is replaced: call [`keep_earlier`] first to keep it.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let mut temp = tempfile::Builder::new().prefix(".pseal-report-").tempfile_in(dir)?;
-        serde_json::to_writer_pretty(&mut temp, self)?;
-        temp.write_all(b"\n")?;
-        temp.as_file().sync_all()?;
-        temp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::atomic::write_atomically(path, ".pseal-report-", |file| {
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut out, self)?;
+            out.write_all(b"\n")?;
+            out.flush()
+        })
     }
 }
 

@@ -541,16 +541,8 @@ impl Groups {
 
 fn write_report(out: &Path, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
     let path = out.join(name);
-    write_atomically(&path, bytes).map_err(|e| PathError::new(Role::ReportFile, &path, e).into())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".pseal-review-").tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic::write_atomically(&path, ".pseal-review-", |f| f.write_all(bytes))
+        .map_err(|e| PathError::new(Role::ReportFile, &path, e).into())
 }
 
 /// The words for a quarantine group's code.
