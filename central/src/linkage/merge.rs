@@ -781,13 +781,15 @@ pub struct ShownSide {
 }
 
 /// Opens, from the kept bundles, the sealed identities of both sides of link `id` for the
-/// steward to compare, and audits it with `reason`. Nothing of it is stored.
+/// steward to compare, and audits it with `reason` (refused when empty) before returning them.
+/// Nothing of it is stored.
 pub fn show(
     store: &mut Store,
     id: i64,
     kept: &KeptBundles,
     reason: &str,
 ) -> Result<(links::Link, [ShownSide; 2]), MergeError> {
+    crate::store::reidentify::check_reason(reason)?;
     let link = link_or_fail(store, id)?;
     let staging = tempfile::Builder::new()
         .prefix(".pseal-show-")

@@ -11,11 +11,13 @@ pub mod domains;
 pub mod instances;
 pub mod links;
 pub mod pseudonyms;
+pub mod reidentify;
 mod schema;
 mod secrets;
 pub mod sites;
 
 pub use pseudonyms::PatientRef;
+pub use reidentify::{LookedUp, Reidentified};
 pub use secrets::StoreSecrets;
 pub use sites::SiteStatus;
 
@@ -79,6 +81,12 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// An audited look-up (`reidentify`, `lookup`) without a reason to record.
+    #[error("--reason must say why (it is recorded in the audit log)")]
+    NoReason,
+    /// Re-identification of a pseudonym the store does not hold.
+    #[error("no patient has pseudonym {0} in this store")]
+    UnknownPseudonym(String),
     /// A request the store refuses (e.g. enrolling a key of another site).
     #[error("{0}")]
     Refused(String),
