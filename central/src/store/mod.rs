@@ -7,9 +7,11 @@
 //! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
+pub mod bundles;
 pub mod domains;
 pub mod instances;
 pub mod links;
+pub mod merges;
 pub mod pseudonyms;
 pub mod reidentify;
 mod schema;
@@ -95,7 +97,7 @@ pub enum StoreError {
 /// An open store, with its identity unlocked and secrets available.
 pub struct Store {
     dir: PathBuf,
-    pub(crate) conn: Connection,
+    conn: Connection,
     identity: StewardIdentity,
     pub(crate) secrets: StoreSecrets,
     pub(crate) linkage: links::LinkageState,
@@ -420,10 +422,5 @@ impl Store {
             path: self.db_path(),
             source,
         }
-    }
-
-    /// Read access to the connection.
-    pub(crate) fn conn_ref(&self) -> &Connection {
-        &self.conn
     }
 }
