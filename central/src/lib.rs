@@ -12,6 +12,7 @@ pub mod archive;
 pub mod fault;
 pub mod import;
 pub mod linkage;
+pub mod passphrase;
 pub mod publish;
 pub mod rekey;
 pub mod release;

@@ -131,9 +131,8 @@ fn row(l: &Link) -> String {
 }
 
 fn show(store: &Path, bundles: &[PathBuf], reason: &str, id: i64) -> Result<u8> {
-    if reason.trim().is_empty() {
-        bail!("--reason must say why (it is recorded in the audit log)");
-    }
+    // Checked before the terminal and the passphrase; `merge::show` checks it again.
+    pseal_central::store::reidentify::check_reason(reason)?;
     // Identities go to the steward's screen only, never into a file or a pipe.
     if !std::io::stdout().is_terminal() {
         bail!("links show prints two patients' identities and does so only on a terminal; run it in the steward's terminal without redirecting its output");

@@ -1,4 +1,4 @@
-//! `pseal-central`: the data steward's tool. Argument parsing, passphrase prompting and printing;
+//! `pseal-central`: the data steward's tool. Argument parsing and printing;
 //! everything else is in the `pseal_central` library.
 
 mod cli;
@@ -7,13 +7,13 @@ mod links_cmd;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, RecipientsAction};
-use pseal::keys::Passphrase;
 use pseal::keys::StewardIdentity;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
 use pseal::pseudonym::Pseudonym;
 use pseal::role::{PathError, Role};
 use pseal_central::import::RunOptions;
+use pseal_central::passphrase;
 use pseal_central::publish::{self, CredentialSources};
 use pseal_central::release::bids::BidsOptions;
 use pseal_central::release::config::ReleaseConfig;
@@ -31,9 +31,6 @@ const EXIT_REFUSED: u8 = 1;
 /// Exit status when the command could not run.
 const EXIT_ERROR: u8 = 2;
 
-/// Environment variable holding the passphrase for unattended use.
-const PASSPHRASE_ENV: &str = "PSEAL_PASSPHRASE";
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -48,46 +45,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a passphrase from `variable` or, on a terminal, asks for it (twice when `confirm`).
-fn read_passphrase(variable: &str, prompt: &str, confirm: bool) -> Result<String> {
-    match std::env::var(variable) {
-        Ok(t) => Ok(t),
-        Err(_) => {
-            use std::io::IsTerminal;
-            if !std::io::stdin().is_terminal() {
-                bail!("no passphrase: set {variable} or run on a terminal");
-            }
-            let first = rpassword::prompt_password(format!("{prompt}: ")).context("reading the passphrase")?;
-            if confirm {
-                let second = rpassword::prompt_password("Repeat the passphrase: ").context("reading the passphrase")?;
-                if first != second {
-                    bail!("the two passphrases differ");
-                }
-            }
-            Ok(first)
-        }
-    }
-}
-
-fn passphrase(confirm: bool) -> Result<Passphrase> {
-    let text = read_passphrase(PASSPHRASE_ENV, "Steward passphrase", confirm)?;
-    Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
-}
-
-/// A new steward passphrase, checked by the strength rule unless `allow_weak` (test set-ups).
-fn new_passphrase(variable: &str, prompt: &str, allow_weak: bool) -> Result<Passphrase> {
-    let text = read_passphrase(variable, prompt, true)?;
-    if text.is_empty() {
-        bail!("the passphrase is empty; an empty passphrase protects nothing");
-    }
-    if !allow_weak {
-        pseal_central::strength::check(&text)?;
-    }
-    Passphrase::new(text).context("the passphrase is empty; an empty passphrase protects nothing")
-}
-
 pub(crate) fn open(store: &Path) -> Result<Store> {
-    Ok(Store::open(store, &passphrase(false)?)?)
+    Ok(Store::open(store, &passphrase::steward()?)?)
 }
 
 /// Prints a command's single result: the JSON summary object, or the text line.
@@ -144,7 +103,7 @@ fn run(cli: Cli) -> Result<u8> {
                 .iter()
                 .map(|r| r.parse().with_context(|| format!("--backup-recipient {r}")))
                 .collect::<Result<Vec<_>>>()?;
-            let pass = new_passphrase(PASSPHRASE_ENV, "Steward passphrase", allow_weak_passphrase)?;
+            let pass = passphrase::new(passphrase::PASSPHRASE_ENV, "Steward passphrase", allow_weak_passphrase)?;
             let s = Store::create(&store, &pass, &backups)?;
             let recipient = s.identity().recipient().to_string();
             let identity = store.join(pseal_central::store::IDENTITY_FILE);
@@ -277,18 +236,11 @@ fn run(cli: Cli) -> Result<u8> {
             json,
             pseudonym,
         } => {
-            if reason.trim().is_empty() {
-                bail!("--reason must say why (it is recorded in the audit log)");
-            }
+            // Checked before the passphrase is asked for; `reidentify` checks it again.
+            pseal_central::store::reidentify::check_reason(&reason)?;
             let p: Pseudonym = pseudonym.parse().context("pseudonym")?;
-            let mut s = open(&store)?;
-            let Some((domain, id)) = s.open_identity(&p)? else {
-                bail!("no patient has pseudonym {p} in this store");
-            };
-            s.audit(
-                "reidentify",
-                &serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "reason": reason }),
-            )?;
+            let found = open(&store)?.reidentify(&p, &reason)?;
+            let (domain, id) = (&found.domain, &found.identity);
             // A merged patient is also each (site, local ID) merged into it.
             let mut text = format!(
                 "pseudonym {p} (domain {domain}) is local ID {} at site {}",
@@ -296,17 +248,17 @@ fn run(cli: Cli) -> Result<u8> {
                 id.site
             );
             let mut merged = Vec::new();
-            for other in s.merged_rows(&p)? {
-                if let Some((_, m)) = s.open_identity(&other)? {
-                    text.push_str(&format!(
-                        "\npseudonym {p} is also local ID {} at site {} (merged from {other})",
-                        m.local_id.expose(),
-                        m.site
-                    ));
-                    merged.push(serde_json::json!({ "merged": other.to_string(), "site": m.site, "local_id": m.local_id.expose() }));
-                }
+            for (other, m) in &found.also {
+                text.push_str(&format!(
+                    "\npseudonym {p} is also local ID {} at site {} (merged from {other})",
+                    m.local_id.expose(),
+                    m.site
+                ));
+                merged.push(
+                    serde_json::json!({ "merged": other.to_string(), "site": m.site, "local_id": m.local_id.expose() }),
+                );
             }
-            let survivor = Store::merged_into(&store, &p.to_string())?;
+            let survivor = &found.merged_into;
             print_result(
                 json,
                 serde_json::json!({ "pseudonym": p.to_string(), "domain": domain, "site": id.site, "local_id": id.local_id.expose(), "also": merged, "merged_into": survivor }),
@@ -501,28 +453,14 @@ fn run(cli: Cli) -> Result<u8> {
             reason,
             json,
         } => {
-            if reason.trim().is_empty() {
-                bail!("--reason must say why (it is recorded in the audit log)");
-            }
+            // Checked before the passphrase is asked for; `lookup_audited` checks it again.
+            pseal_central::store::reidentify::check_reason(&reason)?;
             let id = pseal::identity::LocalId::new(&local_id).context("--local-id is empty")?;
-            let mut s = open(&store)?;
-            s.check_domain(&domain, false, false)?;
-            let found = s.lookup(&domain, &site, &id)?;
-            // The pseudonym the patient's studies are under: a merged patient's survivor.
-            let found = match found {
-                Some(p) => Some(match Store::merged_into(&store, &p.to_string())? {
-                    Some(survivor) => {
-                        eprintln!("(merged into {survivor}; its own pseudonym was {p})");
-                        survivor.parse().unwrap_or(p)
-                    }
-                    None => p,
-                }),
-                None => None,
-            };
-            s.audit(
-                "lookup",
-                &serde_json::json!({ "site": site, "domain": domain, "found": found.as_ref().map(ToString::to_string), "reason": reason }),
-            )?;
+            let answer = open(&store)?.lookup_audited(&domain, &site, &id, &reason)?;
+            if let (Some(survivor), Some(own)) = (&answer.merged_into, &answer.own) {
+                eprintln!("(merged into {survivor}; its own pseudonym was {own})");
+            }
+            let found = answer.pseudonym;
             let value = serde_json::json!({
                 "site": site, "domain": domain, "found": found.is_some(),
                 "pseudonym": found.as_ref().map(ToString::to_string),
@@ -548,7 +486,11 @@ fn run(cli: Cli) -> Result<u8> {
             json,
         } => {
             let mut s = open(&store)?;
-            let new = new_passphrase("PSEAL_NEW_PASSPHRASE", "New steward passphrase", allow_weak_passphrase)?;
+            let new = passphrase::new(
+                passphrase::NEW_PASSPHRASE_ENV,
+                "New steward passphrase",
+                allow_weak_passphrase,
+            )?;
             s.change_passphrase(&new)?;
             print_result(
                 json,
@@ -672,7 +614,7 @@ fn publish_release(
     let credentials = sources.resolve()?;
     let client = publish::Client::new(url, credentials, &publish::Tls { ca_file })?;
     let identity = StewardIdentity::read_file(identity_file, || {
-        passphrase(false).map_err(|e| pseal::keys::KeyError::IdentityLocked {
+        passphrase::steward().map_err(|e| pseal::keys::KeyError::IdentityLocked {
             path: identity_file.to_path_buf(),
             reason: e.to_string(),
         })

@@ -35,7 +35,10 @@ fn pseudonyms_are_stable_per_site_and_domain_and_the_file_reveals_no_local_id() 
         .unwrap();
     assert_ne!(a1.pseudonym, other_domain.pseudonym, "domains get unrelated pseudonyms");
 
-    let (domain, opened) = store.open_identity(&a1.pseudonym).unwrap().unwrap();
+    let found = store
+        .reidentify(&a1.pseudonym, "test: the sealed identity opens")
+        .unwrap();
+    let (domain, opened) = (found.domain, found.identity);
     assert_eq!(domain, "default");
     assert_eq!(opened.site, "SITE-A");
     assert_eq!(opened.local_id.expose(), "PID-00424242");
@@ -61,6 +64,62 @@ fn pseudonyms_are_stable_per_site_and_domain_and_the_file_reveals_no_local_id() 
             );
         }
     }
+}
+
+#[test]
+fn reidentify_and_lookup_refuse_without_a_reason_and_audit_before_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::create(dir.path(), &pass(), &[]).unwrap();
+    let patient = store.lookup_or_mint("default", "SITE-A", &id("PID-00424242")).unwrap();
+    let entries = |store: &Store| store.audit_entries().unwrap();
+    let before = entries(&store).len();
+
+    for reason in ["", "   \t"] {
+        let refused = store.reidentify(&patient.pseudonym, reason);
+        assert!(
+            matches!(refused, Err(StoreError::NoReason)),
+            "reidentify with reason {reason:?} must be refused, got {refused:?}"
+        );
+        let refused = store.lookup_audited("default", "SITE-A", &id("PID-00424242"), reason);
+        assert!(matches!(refused, Err(StoreError::NoReason)), "{refused:?}");
+    }
+    assert_eq!(entries(&store).len(), before, "a refused look-up writes no audit entry");
+
+    let unknown: pseal::pseudonym::Pseudonym = pseal::pseudonym::Pseudonym::random();
+    assert!(matches!(
+        store.reidentify(&unknown, "REQ-1"),
+        Err(StoreError::UnknownPseudonym(_))
+    ));
+    assert_eq!(
+        entries(&store).len(),
+        before,
+        "an unknown pseudonym writes no audit entry"
+    );
+
+    let found = store.reidentify(&patient.pseudonym, "REQ-2026-017 approved").unwrap();
+    assert_eq!(found.identity.local_id.expose(), "PID-00424242");
+    assert_eq!(found.identity.site, "SITE-A");
+    assert!(found.also.is_empty() && found.merged_into.is_none());
+    let after = entries(&store);
+    assert_eq!(after.len(), before + 1, "exactly one entry per re-identification");
+    let entry = after.last().unwrap();
+    assert_eq!(entry.action, "reidentify");
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(detail["reason"], "REQ-2026-017 approved");
+    assert_eq!(detail["pseudonym"], patient.pseudonym.to_string());
+    assert!(!entry.detail.contains("PID-00424242"), "the log never holds a local ID");
+
+    let looked = store
+        .lookup_audited("default", "SITE-A", &id("PID-00424242"), "consent withdrawn")
+        .unwrap();
+    assert_eq!(looked.pseudonym, Some(patient.pseudonym.clone()));
+    let missing = store
+        .lookup_audited("default", "SITE-A", &id("PID-99"), "consent withdrawn")
+        .unwrap();
+    assert_eq!(missing.pseudonym, None);
+    let actions: Vec<String> = entries(&store).into_iter().skip(before).map(|e| e.action).collect();
+    assert_eq!(actions, ["reidentify", "lookup", "lookup"], "a miss is audited too");
+    assert!(store.verify_audit().unwrap().is_none());
 }
 
 #[test]

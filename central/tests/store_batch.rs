@@ -46,7 +46,10 @@ fn batched_and_single_look_ups_agree_and_batches_are_committed() {
     assert!(!again.minted);
     assert_eq!(again.pseudonym, got[2].pseudonym);
     assert_eq!(again.date_offset_days, got[2].date_offset_days);
-    let (_, sealed) = store.open_identity(&got[1].pseudonym).unwrap().unwrap();
+    let sealed = store
+        .reidentify(&got[1].pseudonym, "test: the batch sealed it")
+        .unwrap()
+        .identity;
     assert_eq!(sealed.site, "SITE-A");
     assert_eq!(sealed.local_id.expose(), "PID-2");
     assert!(store.lookup_or_mint_many::<&str>("default", &[]).unwrap().is_empty());

@@ -156,12 +156,13 @@ fn links(world: &World) -> Vec<serde_json::Value> {
 /// Pseudonym → (site, case index), from the store (library, passphrase).
 fn pseudonyms(setup: &Setup) -> BTreeMap<String, (usize, usize)> {
     let pass = pseal::keys::Passphrase::new(PASSPHRASE.into()).unwrap();
-    let store = pseal_central::Store::open(&setup.world.store(), &pass).unwrap();
+    let mut store = pseal_central::Store::open(&setup.world.store(), &pass).unwrap();
     let mut out = BTreeMap::new();
     for (s, site) in [UKB, AKH].iter().enumerate() {
         for (i, p) in setup.cohort.sites[s].patients.iter().enumerate() {
             let id = pseal::identity::LocalId::new(&p.local_id).unwrap();
-            if let Some(pseudonym) = store.lookup("default", site, &id).unwrap() {
+            let found = store.lookup_audited("default", site, &id, "test: who is who").unwrap();
+            if let Some(pseudonym) = found.own {
                 out.insert(pseudonym.to_string(), (s, i));
             }
         }

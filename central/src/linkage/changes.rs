@@ -7,7 +7,6 @@
 //! `CHANGES`; see `docs/linkage.md`, "Releases".
 
 use crate::store::{Store, StoreError};
-use rusqlite::params;
 use serde::Serialize;
 
 /// One change of pseudonyms.
@@ -29,24 +28,7 @@ pub struct MergeChange {
 /// Merges and splits carried out in `domain` at or after `since` (Unix seconds), oldest first.
 /// A decision still pending in the archive is not listed until it is carried out.
 pub fn merges_since(store: &Store, domain: &str, since: i64) -> Result<Vec<MergeChange>, StoreError> {
-    let mut stmt = store
-        .conn_ref()
-        .prepare(
-            "SELECT id, decided_at, undone_at, status, merged_from, merged_into FROM links
-             WHERE domain = ?1 AND merged_from IS NOT NULL AND merged_into IS NOT NULL
-               AND (pending IS NULL OR pending = 'cleanup')
-               AND (decided_at >= ?2 OR undone_at >= ?2)
-             ORDER BY id",
-        )
-        .map_err(|e| store.db_err(e))?;
-    type Row = (i64, Option<i64>, Option<i64>, String, String, String);
-    let rows: Vec<Row> = stmt
-        .query_map(params![domain, since], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })
-        .map_err(|e| store.db_err(e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| store.db_err(e))?;
+    let rows = store.merge_decisions_since(domain, since)?;
     let mut out = Vec::new();
     for (link, decided, undone, status, retired, survivor) in rows {
         if let Some(at) = decided.filter(|t| *t >= since && (status == "linked" || status == "undone")) {

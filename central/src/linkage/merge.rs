@@ -23,11 +23,11 @@ use crate::archive::{Archive, IndexRow};
 use crate::fault;
 use crate::rekey::{self, RekeyContext, RekeyError};
 use crate::store::links::{self, LinkSide, LinkStatus};
-use crate::store::{audit, now, PatientRef, Store, StoreError};
+use crate::store::merges::MovedBundle;
+use crate::store::{PatientRef, Store, StoreError};
 use pseal::bundle::{BundleError, BundleReader};
 use pseal::identity::{IdentityError, IdentityOpener, LinkageRecord, LocalId};
 use pseal::progress::{Event, Progress};
-use rusqlite::{params, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -107,15 +107,6 @@ pub enum MergeError {
     },
 }
 
-impl MergeError {
-    fn db(store: &Store, e: rusqlite::Error) -> MergeError {
-        MergeError::Store(StoreError::Database {
-            path: store.db_path(),
-            source: e,
-        })
-    }
-}
-
 /// The bundles as received, found by their file names (`<site>-<first 16 hex digits of the
 /// bundle ID>.pseal`, as `pseal export` names them) under the folders given.
 #[derive(Debug, Default)]
@@ -170,14 +161,7 @@ impl KeptBundles {
     }
 }
 
-/// A bundle the store imported, as recorded.
-#[derive(Debug, Clone)]
-struct Recorded {
-    bundle_id: String,
-    digest: String,
-    site: String,
-    owner: i64,
-}
+use crate::store::merges::RecordedBundle as Recorded;
 
 /// One bundle whose studies move to another patient's pseudonym.
 #[derive(Debug, Clone)]
@@ -203,27 +187,7 @@ pub struct Carried {
 }
 
 fn recorded_of(store: &Store, domain: &str, rows: &BTreeSet<i64>) -> Result<Vec<Recorded>, MergeError> {
-    let mut stmt = store
-        .conn_ref()
-        .prepare_cached(
-            "SELECT bundle_id, manifest_sha256, site FROM bundles WHERE patient_id = ?1 AND domain = ?2 ORDER BY imported_at, bundle_id",
-        )
-        .map_err(|e| MergeError::db(store, e))?;
-    let mut out = Vec::new();
-    for &owner in rows {
-        let found: Vec<(String, String, String)> = stmt
-            .query_map(params![owner, domain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(|e| MergeError::db(store, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| MergeError::db(store, e))?;
-        out.extend(found.into_iter().map(|(bundle_id, digest, site)| Recorded {
-            bundle_id,
-            digest,
-            site,
-            owner,
-        }));
-    }
-    Ok(out)
+    Ok(store.recorded_bundles(domain, rows)?)
 }
 
 /// The bundles that must move for the clusters of `seeds` to be as `links` says (with `edge`
@@ -235,13 +199,10 @@ fn plan(
     edge: Option<(i64, i64)>,
     without: Option<i64>,
 ) -> Result<Vec<Move>, MergeError> {
-    let conn = store.conn_ref();
-    let db = |e| MergeError::db(store, e);
-    let affected = links::affected_rows(conn, seeds).map_err(db)?;
-    let desired = links::clusters_with(conn, &affected, edge, without).map_err(db)?;
+    let desired = store.clusters_around(seeds, edge, without)?;
     let mut moving: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     for (&row, &to) in &desired {
-        let from = links::current_survivor(conn, row).map_err(db)?;
+        let from = store.current_survivor(row)?;
         if from != to {
             moving.insert(row, (from, to));
         }
@@ -283,18 +244,7 @@ pub fn resume(
     kept: &KeptBundles,
     progress: &dyn Progress,
 ) -> Result<Carried, MergeError> {
-    let pending: Vec<(i64, String)> = {
-        let mut stmt = store
-            .conn_ref()
-            .prepare("SELECT id, pending FROM links WHERE pending IS NOT NULL ORDER BY id")
-            .map_err(|e| MergeError::db(store, e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| MergeError::db(store, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| MergeError::db(store, e))?;
-        rows
-    };
+    let pending = store.pending_links()?;
     let mut total = Carried::default();
     for (id, what) in pending {
         let done = if what == "cleanup" {
@@ -327,28 +277,22 @@ pub fn accept(
     refuse_same_site(store, &link)?;
     let moves = plan(store, &link.domain, &[a, b], Some((a, b)), None)?;
     check_bundles(kept, &moves)?;
-    let conn = store.conn_ref();
-    let db = |e| MergeError::db(store, e);
-    let affected = links::affected_rows(conn, &[a, b]).map_err(db)?;
-    let desired = links::clusters_with(conn, &affected, Some((a, b)), None).map_err(db)?;
+    let desired = store.clusters_around(&[a, b], Some((a, b)), None)?;
     let into = desired.get(&a).copied().unwrap_or(a);
     let from_row = [a, b]
         .into_iter()
-        .map(|r| links::current_survivor(conn, r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db)?
+        .map(|r| store.current_survivor(r))
+        .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .find(|s| *s != into)
         .unwrap_or(b);
     let into_p = pseudonym(store, into)?;
     let from_p = pseudonym(store, from_row)?;
-    decide(
-        store,
+    store.accept_link(
         id,
-        "UPDATE links SET status = 'linked', pending = 'merge', decided_at = ?2, undone_at = NULL, merged_from = ?3, merged_into = ?4 WHERE id = ?1",
-        params![id, now(), from_p, into_p],
-        "link-accept",
-        serde_json::json!({ "link": id, "domain": link.domain, "merged_from": from_p, "merged_into": into_p }),
+        &from_p,
+        &into_p,
+        &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": from_p, "merged_into": into_p }),
     )?;
     fault::point("link-decided");
     let mut done = carry_out(store, archive, id, kept, progress)?;
@@ -380,13 +324,9 @@ pub fn undo(
     let (a, b) = (link.earlier.patient_id, link.later.patient_id);
     let moves = plan(store, &link.domain, &[a, b], None, Some(id))?;
     check_bundles(kept, &moves)?;
-    decide(
-        store,
+    store.undo_link(
         id,
-        "UPDATE links SET status = 'undone', pending = 'split', undone_at = ?2 WHERE id = ?1",
-        params![id, now()],
-        "link-undo",
-        serde_json::json!({ "link": id, "domain": link.domain, "merged_from": link.merged_from, "merged_into": link.merged_into }),
+        &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": link.merged_from, "merged_into": link.merged_into }),
     )?;
     fault::point("link-decided");
     let mut done = carry_out(store, archive, id, kept, progress)?;
@@ -408,39 +348,21 @@ pub fn reject(store: &mut Store, id: i64, reason: Option<&str>) -> Result<(), Me
             })
         }
     }
-    decide(
-        store,
+    Ok(store.reject_link(
         id,
-        "UPDATE links SET status = 'rejected', decided_at = ?2 WHERE id = ?1",
-        params![id, now()],
-        "link-reject",
-        serde_json::json!({ "link": id, "domain": link.domain, "pseudonyms": [link.earlier.pseudonym, link.later.pseudonym], "reason": reason }),
-    )
+        &serde_json::json!({ "link": id, "domain": link.domain, "pseudonyms": [link.earlier.pseudonym, link.later.pseudonym], "reason": reason }),
+    )?)
 }
 
 /// A merge must not give one site two local IDs under one pseudonym: a hospital that has two IDs
 /// for one person resolves that itself.
 fn refuse_same_site(store: &Store, link: &links::Link) -> Result<(), MergeError> {
-    let conn = store.conn_ref();
-    let db = |e| MergeError::db(store, e);
     let (a, b) = (link.earlier.patient_id, link.later.patient_id);
-    let sides = |row: i64| -> Result<BTreeSet<String>, MergeError> {
-        let members = links::cluster_members(conn, row).map_err(db)?;
-        let mut sites = BTreeSet::new();
-        for m in members {
-            let site: Option<String> = conn
-                .query_row(
-                    "SELECT site FROM linkage_records WHERE patient_id = ?1",
-                    params![m],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
-            sites.extend(site);
-        }
-        Ok(sites)
-    };
-    let both: Vec<String> = sides(a)?.intersection(&sides(b)?).cloned().collect();
+    let both: Vec<String> = store
+        .cluster_sites(a)?
+        .intersection(&store.cluster_sites(b)?)
+        .cloned()
+        .collect();
     if both.is_empty() {
         Ok(())
     } else {
@@ -456,38 +378,7 @@ fn refuse_same_site(store: &Store, link: &links::Link) -> Result<(), MergeError>
 }
 
 fn pseudonym(store: &Store, row: i64) -> Result<String, MergeError> {
-    store
-        .conn_ref()
-        .query_row("SELECT pseudonym FROM patients WHERE id = ?1", params![row], |r| {
-            r.get(0)
-        })
-        .map_err(|e| MergeError::db(store, e))
-}
-
-/// Commits a decision (one statement on the link) with its audit entry.
-fn decide(
-    store: &mut Store,
-    _id: i64,
-    sql: &str,
-    values: impl rusqlite::Params,
-    action: &str,
-    detail: serde_json::Value,
-) -> Result<(), MergeError> {
-    let path = store.db_path();
-    let db = |source| {
-        MergeError::Store(StoreError::Database {
-            path: path.clone(),
-            source,
-        })
-    };
-    let secrets = &store.secrets;
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(db)?;
-    tx.execute(sql, values).map_err(db)?;
-    audit::append(&tx, secrets, action, &detail).map_err(db)?;
-    tx.commit().map_err(db)
+    Ok(store.row_pseudonym(row)?)
 }
 
 /// Steps 2–4 for link `id`, whose decision is committed: re-key what must move, commit, clean.
@@ -631,92 +522,28 @@ fn commit_moves(
     seeds: &[i64],
     moved: &[(Move, Vec<IndexRow>)],
 ) -> Result<Carried, MergeError> {
-    let path = store.db_path();
-    let db = |source| {
-        MergeError::Store(StoreError::Database {
-            path: path.clone(),
-            source,
+    let moves: Vec<MovedBundle<'_>> = moved
+        .iter()
+        .map(|(m, rows)| MovedBundle {
+            bundle_id: &m.bundle.bundle_id,
+            from: m.from,
+            to: m.to,
+            rows,
         })
+        .collect();
+    let (bundles, instances) = store.commit_moves(id, domain, seeds, &moves)?;
+    let carried = Carried {
+        bundles,
+        instances,
+        ..Carried::default()
     };
-    let secrets = &store.secrets;
-    let tx = store
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let mut carried = Carried::default();
-    for (m, rows) in moved {
-        let old: Vec<String> = {
-            let mut stmt = tx
-                .prepare_cached("SELECT path FROM instances WHERE bundle_id = ?1 AND patient_id = ?2")
-                .map_err(db)?;
-            let found = stmt
-                .query_map(params![m.bundle.bundle_id, m.from], |r| r.get(0))
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
-            found
-        };
-        tx.execute(
-            "DELETE FROM instances WHERE bundle_id = ?1 AND patient_id = ?2",
-            params![m.bundle.bundle_id, m.from],
-        )
-        .map_err(db)?;
-        crate::store::instances::insert(&tx, m.to, &m.bundle.bundle_id, rows).map_err(db)?;
-        for r in rows {
-            tx.execute("DELETE FROM archive_cleanup WHERE path = ?1", params![r.path])
-                .map_err(db)?;
-        }
-        for o in old {
-            tx.execute(
-                "INSERT OR IGNORE INTO archive_cleanup (path) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM instances WHERE path = ?1)",
-                params![o],
-            )
-            .map_err(db)?;
-        }
-        carried.bundles += 1;
-        carried.instances += rows.len();
-    }
-    links::recompute_aliases(&tx, seeds).map_err(db)?;
-    tx.execute(
-        "UPDATE links SET pending = CASE WHEN EXISTS (SELECT 1 FROM archive_cleanup) THEN 'cleanup' ELSE NULL END WHERE id = ?1",
-        params![id],
-    )
-    .map_err(db)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
-        [],
-    )
-    .map_err(db)?;
-    let status: String = tx
-        .query_row("SELECT status FROM links WHERE id = ?1", params![id], |r| r.get(0))
-        .map_err(db)?;
-    let action = if status == "linked" { "link-merge" } else { "link-split" };
-    audit::append(
-        &tx,
-        secrets,
-        action,
-        &serde_json::json!({ "link": id, "domain": domain, "bundles": carried.bundles, "instances": carried.instances }),
-    )
-    .map_err(db)?;
-    tx.commit().map_err(db)?;
     Ok(carried)
 }
 
 /// Step 4: removes the files recorded for removal (never a path an instance row holds), the
 /// folders left empty, then clears every `cleanup` mark.
 fn cleanup(store: &mut Store, archive: &Archive) -> Result<Carried, MergeError> {
-    let paths: Vec<String> = {
-        let mut stmt = store
-            .conn_ref()
-            .prepare("SELECT path FROM archive_cleanup WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.path = archive_cleanup.path) ORDER BY path")
-            .map_err(|e| MergeError::db(store, e))?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| MergeError::db(store, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| MergeError::db(store, e))?;
-        rows
-    };
+    let paths = store.cleanup_paths()?;
     let io = |source| MergeError::Archive {
         path: archive.dir().to_path_buf(),
         source,
@@ -749,19 +576,7 @@ fn cleanup(store: &mut Store, archive: &Archive) -> Result<Carried, MergeError> 
         .sync_dirs(&[archive.dir().to_path_buf()].into_iter().collect())
         .map_err(io)?;
     fault::point("link-cleaned");
-    let path = store.db_path();
-    let db = |source| {
-        MergeError::Store(StoreError::Database {
-            path: path.clone(),
-            source,
-        })
-    };
-    let tx = store.conn.transaction().map_err(db)?;
-    // Every recorded path is now either removed or held by an instance row again.
-    tx.execute("DELETE FROM archive_cleanup", []).map_err(db)?;
-    tx.execute("UPDATE links SET pending = NULL WHERE pending = 'cleanup'", [])
-        .map_err(db)?;
-    tx.commit().map_err(db)?;
+    store.clear_cleanup()?;
     Ok(Carried {
         removed,
         ..Carried::default()
@@ -781,13 +596,15 @@ pub struct ShownSide {
 }
 
 /// Opens, from the kept bundles, the sealed identities of both sides of link `id` for the
-/// steward to compare, and audits it with `reason`. Nothing of it is stored.
+/// steward to compare, and audits it with `reason` (refused when empty) before returning them.
+/// Nothing of it is stored.
 pub fn show(
     store: &mut Store,
     id: i64,
     kept: &KeptBundles,
     reason: &str,
 ) -> Result<(links::Link, [ShownSide; 2]), MergeError> {
+    crate::store::reidentify::check_reason(reason)?;
     let link = link_or_fail(store, id)?;
     let staging = tempfile::Builder::new()
         .prefix(".pseal-show-")

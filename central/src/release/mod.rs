@@ -16,7 +16,7 @@ pub mod package;
 pub mod subjects;
 
 use crate::archive::Archive;
-use crate::store::{audit, Store, StoreError};
+use crate::store::{Store, StoreError};
 use bids::{BidsOptions, BidsRelease, NotConverted};
 use chrono::NaiveDate;
 use config::ReleaseConfig;
@@ -420,15 +420,6 @@ fn audit_release(store: &mut Store, request: &ReleaseRequest, summary: &ReleaseS
         obj.insert("dcm2niix".into(), serde_json::json!(b.converter.version()));
         obj.insert("series".into(), serde_json::json!(summary.series));
     }
-    let path = store.db_path();
-    let tx = store.conn.transaction().map_err(|source| StoreError::Database {
-        path: path.clone(),
-        source,
-    })?;
-    audit::append(&tx, &store.secrets, "release", &detail).map_err(|source| StoreError::Database {
-        path: path.clone(),
-        source,
-    })?;
-    tx.commit().map_err(|source| StoreError::Database { path, source })?;
+    store.audit("release", &detail)?;
     Ok(())
 }

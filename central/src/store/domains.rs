@@ -45,7 +45,7 @@ impl Store {
     /// Every domain of the store with its counts, `default` always included, by name.
     pub fn domains(&self) -> Result<Vec<DomainInfo>, StoreError> {
         let mut stmt = self
-            .conn_ref()
+            .conn
             .prepare(
                 "SELECT p.domain, COUNT(DISTINCT p.id), COUNT(i.path)
                  FROM patients p LEFT JOIN instances i ON i.patient_id = p.id
@@ -78,7 +78,7 @@ impl Store {
         if domain == DEFAULT_DOMAIN {
             return Ok(true);
         }
-        self.conn_ref()
+        self.conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM patients WHERE domain = ?1)",
                 [domain],

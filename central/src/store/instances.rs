@@ -108,7 +108,7 @@ impl Store {
         params: P,
         mut f: impl FnMut(IndexRow) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn_ref().prepare_cached(sql).map_err(|e| self.db_err(e))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.db_err(e))?;
         let mut rows = stmt.query(params).map_err(|e| self.db_err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.db_err(e))? {
             let get = |i: usize| -> Result<String, StoreError> { r.get(i).map_err(|e| self.db_err(e)) };
@@ -154,7 +154,7 @@ impl Store {
     /// The pseudonyms of domain `domain` that have archived instances, sorted.
     pub fn pseudonyms_with_instances(&self, domain: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
-            .conn_ref()
+            .conn
             .prepare(
                 "SELECT p.pseudonym FROM patients p
                  WHERE p.domain = ?1 AND EXISTS (SELECT 1 FROM instances i WHERE i.patient_id = p.id)

@@ -7,15 +7,19 @@
 //! only sealed with age to the steward and backup recipients.
 
 pub mod audit;
+pub mod bundles;
 pub mod domains;
 pub mod instances;
 pub mod links;
+pub mod merges;
 pub mod pseudonyms;
+pub mod reidentify;
 mod schema;
 mod secrets;
 pub mod sites;
 
 pub use pseudonyms::PatientRef;
+pub use reidentify::{LookedUp, Reidentified};
 pub use secrets::StoreSecrets;
 pub use sites::SiteStatus;
 
@@ -79,6 +83,12 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// An audited look-up (`reidentify`, `lookup`) without a reason to record.
+    #[error("--reason must say why (it is recorded in the audit log)")]
+    NoReason,
+    /// Re-identification of a pseudonym the store does not hold.
+    #[error("no patient has pseudonym {0} in this store")]
+    UnknownPseudonym(String),
     /// A request the store refuses (e.g. enrolling a key of another site).
     #[error("{0}")]
     Refused(String),
@@ -87,7 +97,7 @@ pub enum StoreError {
 /// An open store, with its identity unlocked and secrets available.
 pub struct Store {
     dir: PathBuf,
-    pub(crate) conn: Connection,
+    conn: Connection,
     identity: StewardIdentity,
     pub(crate) secrets: StoreSecrets,
     pub(crate) linkage: links::LinkageState,
@@ -412,10 +422,5 @@ impl Store {
             path: self.db_path(),
             source,
         }
-    }
-
-    /// Read access to the connection.
-    pub(crate) fn conn_ref(&self) -> &Connection {
-        &self.conn
     }
 }

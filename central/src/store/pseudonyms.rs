@@ -94,9 +94,9 @@ impl Store {
         Ok(out)
     }
 
-    /// The pseudonym of (domain, site, local ID) if the patient is known; never mints. The caller
-    /// audits: this is a re-identification in the other direction.
-    pub fn lookup(&self, domain: &str, site: &str, local_id: &LocalId) -> Result<Option<Pseudonym>, StoreError> {
+    /// The pseudonym of (domain, site, local ID) if the patient is known; never mints. Unaudited,
+    /// so private to the crate: front ends call [`Store::lookup_audited`].
+    pub(crate) fn lookup(&self, domain: &str, site: &str, local_id: &LocalId) -> Result<Option<Pseudonym>, StoreError> {
         let index = self.secrets.blind_index(domain, site, local_id.expose());
         let text: Option<String> = self
             .conn
@@ -114,8 +114,9 @@ impl Store {
         .transpose()
     }
 
-    /// The sealed identity behind a pseudonym, opened (for re-identification; the caller audits).
-    pub fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
+    /// The sealed identity behind a pseudonym, opened. Unaudited, so private to the crate: front
+    /// ends call [`Store::reidentify`].
+    pub(crate) fn open_identity(&self, pseudonym: &Pseudonym) -> Result<Option<(String, SealedIdentity)>, StoreError> {
         let row: Option<(String, Vec<u8>, Vec<u8>)> = self
             .conn
             .query_row(
