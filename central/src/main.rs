@@ -192,7 +192,7 @@ fn run(cli: Cli) -> Result<u8> {
                 auto_link,
                 ..Default::default()
             };
-            policy.validate().map_err(anyhow::Error::msg)?;
+            policy.validate()?;
             let options = RunOptions {
                 domain,
                 new_domain,
@@ -315,7 +315,7 @@ fn run(cli: Cli) -> Result<u8> {
                 _ => bail!("say where to write the release: --out FILE with --to AGE1…, or --out-dir DIR"),
             };
             let (config, _) = ReleaseConfig::load(release_config.as_deref(), &store).map_err(anyhow::Error::msg)?;
-            let date = pseal_central::release::release_date().map_err(anyhow::Error::msg)?;
+            let date = pseal_central::release::release_date()?;
             let request = ReleaseRequest {
                 domain,
                 selection,

@@ -141,14 +141,14 @@ impl Encoded {
     }
 
     /// Parses [`to_bytes`](Self::to_bytes) output.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Encoded, String> {
-        let (head, mut rest) = bytes.split_at_checked(3).ok_or("the encoded record is truncated")?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<Encoded, BadEncodedRecord> {
+        let (head, mut rest) = bytes.split_at_checked(3).ok_or(BadEncodedRecord::Truncated)?;
         if head[0] != RECORD_VERSION {
-            return Err(format!("unknown encoded-record version {}", head[0]));
+            return Err(BadEncodedRecord::Version(head[0]));
         }
         let flags = head[1];
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            let (a, b) = rest.split_at_checked(n).ok_or("the encoded record is truncated")?;
+        let mut take = |n: usize| -> Result<&[u8], BadEncodedRecord> {
+            let (a, b) = rest.split_at_checked(n).ok_or(BadEncodedRecord::Truncated)?;
             rest = b;
             Ok(a)
         };
@@ -170,7 +170,7 @@ impl Encoded {
             }
         }
         if !rest.is_empty() {
-            return Err("the encoded record has trailing bytes".into());
+            return Err(BadEncodedRecord::Trailing);
         }
         let [family, given, given_first, birth] = filters;
         Ok(Encoded {
@@ -449,6 +449,21 @@ pub fn block_keys(clear: &Clear) -> Vec<BlockKey> {
         }
     }
     keys
+}
+
+/// Bytes [`Encoded::from_bytes`] cannot read as an encoded record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadEncodedRecord {
+    /// Shorter than its flags say.
+    #[error("the encoded record is truncated")]
+    Truncated,
+    /// Written by another version of the encoding.
+    #[error("unknown encoded-record version {0}")]
+    Version(u8),
+    /// Longer than its flags say.
+    #[error("the encoded record has trailing bytes")]
+    Trailing,
 }
 
 #[cfg(test)]

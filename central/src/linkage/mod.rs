@@ -54,15 +54,25 @@ impl Default for Policy {
 
 impl Policy {
     /// Checks `0 < lower <= upper <= 1`.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), BadThresholds> {
         if !(self.lower > 0.0 && self.lower <= self.upper && self.upper <= 1.0) {
-            return Err(format!(
-                "linkage thresholds must satisfy 0 < lower ({}) <= upper ({}) <= 1",
-                self.lower, self.upper
-            ));
+            return Err(BadThresholds {
+                lower: self.lower,
+                upper: self.upper,
+            });
         }
         Ok(())
     }
+}
+
+/// Linkage thresholds [`Policy::validate`] refuses.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("linkage thresholds must satisfy 0 < lower ({lower}) <= upper ({upper}) <= 1")]
+pub struct BadThresholds {
+    /// The lower threshold given.
+    pub lower: f64,
+    /// The upper threshold given.
+    pub upper: f64,
 }
 
 /// A stored patient scored against a new one.

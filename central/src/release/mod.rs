@@ -167,8 +167,13 @@ pub fn read_pseudonyms(path: &Path) -> Result<BTreeSet<Pseudonym>, String> {
     Ok(set)
 }
 
+/// A `SOURCE_DATE_EPOCH` that is not a number of seconds since 1970.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("SOURCE_DATE_EPOCH={0} is not a number of seconds since 1970")]
+pub struct BadSourceDateEpoch(pub String);
+
 /// The release date: `SOURCE_DATE_EPOCH` (seconds since 1970, UTC) when set, else today (UTC).
-pub fn release_date() -> Result<NaiveDate, String> {
+pub fn release_date() -> Result<NaiveDate, BadSourceDateEpoch> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .trim()
@@ -176,7 +181,7 @@ pub fn release_date() -> Result<NaiveDate, String> {
             .ok()
             .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
             .map(|t| t.date_naive())
-            .ok_or_else(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds since 1970")),
+            .ok_or(BadSourceDateEpoch(v)),
         Err(_) => Ok(chrono::Utc::now().date_naive()),
     }
 }

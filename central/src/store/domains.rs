@@ -11,9 +11,14 @@ use serde::Serialize;
 /// Longest domain name.
 pub const MAX_LEN: usize = 64;
 
+/// A domain name [`validate`] refuses; the message says what a name must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("domain name '{}' must be 1–{MAX_LEN} lower-case letters, digits and hyphens, starting and ending with a letter or digit (for example glio-7)", .0.escape_default())]
+pub struct BadDomainName(pub String);
+
 /// Checks a domain name: 1–64 lower-case letters `a`–`z`, digits and hyphens, starting and ending
 /// with a letter or digit. The message says what is wrong.
-pub fn validate(name: &str) -> Result<(), String> {
+pub fn validate(name: &str) -> Result<(), BadDomainName> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if name.is_empty()
@@ -22,10 +27,7 @@ pub fn validate(name: &str) -> Result<(), String> {
         || !edge(name.chars().next())
         || !edge(name.chars().last())
     {
-        return Err(format!(
-            "domain name '{}' must be 1–{MAX_LEN} lower-case letters, digits and hyphens, starting and ending with a letter or digit (for example glio-7)",
-            name.escape_default()
-        ));
+        return Err(BadDomainName(name.to_string()));
     }
     Ok(())
 }
@@ -94,7 +96,7 @@ impl Store {
         if self.knows_domain(domain)? {
             return Ok(());
         }
-        validate(domain).map_err(StoreError::Refused)?;
+        validate(domain)?;
         let known = self
             .domains()?
             .into_iter()
@@ -135,7 +137,7 @@ mod tests {
             "glio.7",
             &"a".repeat(65),
         ] {
-            let e = validate(bad).unwrap_err();
+            let e = validate(bad).unwrap_err().to_string();
             assert!(e.contains("lower-case letters, digits and hyphens"), "{e}");
         }
     }

@@ -166,7 +166,7 @@ pub enum ImportLink {
 impl Store {
     /// Sets the linkage policy used by imports from now on (not stored: each import run says it).
     pub fn set_link_policy(&mut self, policy: Policy) -> Result<(), StoreError> {
-        policy.validate().map_err(StoreError::Refused)?;
+        policy.validate()?;
         self.linkage.policy = policy;
         Ok(())
     }

@@ -89,6 +89,12 @@ pub enum StoreError {
     /// Re-identification of a pseudonym the store does not hold.
     #[error("no patient has pseudonym {0} in this store")]
     UnknownPseudonym(String),
+    /// A domain name that is not one.
+    #[error(transparent)]
+    DomainName(#[from] domains::BadDomainName),
+    /// Linkage thresholds out of order or range.
+    #[error(transparent)]
+    Thresholds(#[from] crate::linkage::BadThresholds),
     /// A request the store refuses (e.g. enrolling a key of another site).
     #[error("{0}")]
     Refused(String),
