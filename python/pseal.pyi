@@ -198,6 +198,10 @@ class QuarantineGroup(TypedDict):
     reason: str
     files: List[QuarantinedFile]
 
+class ClassCount(TypedDict):
+    sop_class_uid: str
+    instances: int
+
 class ReviewReport(TypedDict):
     tool: str
     site: str
@@ -213,6 +217,7 @@ class ReviewReport(TypedDict):
     values: dict[str, TagValues]  # "(GGGG,EEEE)" -> the values kept
     quarantine_groups: List[QuarantineGroup]
     allow_burned_in: List[str]
+    without_iod_data: List[ClassCount]  # SOP classes pseal's IOD tables do not hold, with their instance counts
 
 class BundleInfo(TypedDict):
     path: str
