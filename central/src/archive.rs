@@ -175,6 +175,28 @@ impl Archive {
         Ok(archive)
     }
 
+    /// Opens the archive of `store` at `dir` to read it, as a release does: the folder must exist
+    /// and be this store's archive (or, while the store has archived nothing, be empty). Nothing is
+    /// created and the staging folder is left alone, so a release needs no store lock and cannot
+    /// delete the temporary files of an import running beside it.
+    pub fn open_to_read(store: &crate::Store, dir: &Path) -> Result<Archive, crate::StoreError> {
+        if let Err(source) = fs::read_dir(dir) {
+            return Err(crate::StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+        let archive = Archive {
+            dir: dir.to_path_buf(),
+            pending_marker: std::cell::RefCell::new(None),
+        };
+        let id = store.store_id()?;
+        archive
+            .bind(&id, store.has_instances()?)
+            .map_err(crate::StoreError::Refused)?;
+        Ok(archive)
+    }
+
     /// Binds this archive to the store `store_id`, or checks that it is bound to it, so that two
     /// stores never write into one archive and one store never scatters over two. A new archive
     /// folder is accepted only while the store has archived nothing.

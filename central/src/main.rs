@@ -328,7 +328,7 @@ fn run(cli: Cli) -> Result<u8> {
             let renderer = Renderer::new(json);
             let mut s = open(&store)?;
             s.check_domain(&request.domain, false, false)?;
-            let archive = Archive::open_for(&s, &archive, false).map_err(|e| archive_error(&archive, e))?;
+            let archive = Archive::open_to_read(&s, &archive).map_err(|e| archive_error(&archive, e))?;
             let summary = release(&mut s, &archive, &request, &renderer)?;
             renderer.finish();
             if json {

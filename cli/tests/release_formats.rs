@@ -578,6 +578,59 @@ fn index_lists_sessions_and_scanner_columns_also_for_an_archive_made_before_them
     check(&index_rows(&world.archive()));
 }
 
+/// A release only reads the archive: it takes no store lock and must leave the staging folder, where
+/// an import running beside it keeps its not-yet-committed files, alone.
+#[test]
+fn a_release_leaves_an_import_in_progress_alone_and_refuses_a_folder_that_is_not_the_archive() {
+    let world = World::new();
+    let cohort = one_site_cohort(&world, 1, 1, false);
+    world.add_site("SITE-A", true);
+    let bundles = world.export("SITE-A", &cohort.sites[0].dir, "out");
+    assert!(world.import(&bundles).status.success());
+
+    let staging = world.archive().join(".pseal-staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let in_flight = staging.join("import-in-progress.tmp");
+    std::fs::write(&in_flight, b"an import's file not yet renamed into place").unwrap();
+    let out_dir = world.dir.path().join("release-dicom");
+    ok(&release(
+        &world,
+        &["--all", "--format", "dicom", "--out-dir", out_dir.to_str().unwrap()],
+        &[],
+    ));
+    assert!(
+        in_flight.exists(),
+        "the release emptied the staging folder of a running import"
+    );
+    assert_eq!(
+        index_rows(&out_dir.join("archive")).len(),
+        cohort.spec.mr_instance_count(),
+        "the release has every archived instance"
+    );
+
+    // A folder that is not this store's archive is refused and left as it was.
+    let stranger = world.dir.path().join("not-an-archive");
+    std::fs::create_dir_all(&stranger).unwrap();
+    std::fs::write(stranger.join("notes.txt"), b"x").unwrap();
+    let out = cmd("pseal-central")
+        .arg("release")
+        .arg("--store")
+        .arg(world.store())
+        .arg("--archive")
+        .arg(&stranger)
+        .args(["--all", "--format", "dicom", "--out-dir"])
+        .arg(world.dir.path().join("release-2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a pseal archive"), "{err}");
+    assert!(
+        !stranger.join(".pseal-staging").exists(),
+        "a release created a staging folder"
+    );
+}
+
 #[test]
 fn a_bids_release_without_dcm2niix_says_how_to_install_it_and_writes_nothing() {
     let world = World::new();
