@@ -17,7 +17,9 @@ pub const MARKER: &str = ".pseal-archive";
 /// Name of the index file inside the archive (contract).
 pub const INDEX_FILE: &str = "index.csv";
 /// Columns of `index.csv`, in order (contract: the first eight at least; columns are only ever
-/// appended, so readers select them by name).
+/// appended, so readers select them by name). They are [`IndexRow`]'s field names as serde
+/// writes them (a test holds the two together), kept as a constant for the header of an empty
+/// index and the release's column dictionary.
 pub const INDEX_COLUMNS: [&str; 22] = [
     "pseudonym",
     "study_uid",
@@ -43,7 +45,8 @@ pub const INDEX_COLUMNS: [&str; 22] = [
     "columns",
 ];
 
-/// One row of `index.csv`; its fields serialize in the order of [`INDEX_COLUMNS`].
+/// One row of `index.csv`, the one type for it: re-keying makes it, the store keeps and numbers
+/// it, releases read it. Its fields serialize in the order of [`INDEX_COLUMNS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IndexRow {
     /// The pseudonym.
@@ -94,38 +97,6 @@ pub struct IndexRow {
     /// Study Time: orders two sessions of one day; not a column.
     #[serde(skip)]
     pub study_time: String,
-}
-
-impl IndexRow {
-    /// The row of a freshly re-keyed instance (session fields are filled when read back).
-    pub fn new(pseudonym: &str, domain: &str, path: String, fields: crate::rekey::IndexFields) -> IndexRow {
-        let d = fields.details;
-        IndexRow {
-            pseudonym: pseudonym.to_string(),
-            study_uid: fields.study_uid,
-            series_uid: fields.series_uid,
-            sop_uid: fields.sop_uid,
-            modality: fields.modality,
-            study_date: fields.study_date,
-            series_description: fields.series_description,
-            path,
-            patient_age: fields.patient_age,
-            patient_sex: fields.patient_sex,
-            domain: domain.to_string(),
-            session_index: String::new(),
-            days_since_first_session: String::new(),
-            series_number: d.series_number,
-            instance_number: d.instance_number,
-            manufacturer: d.manufacturer,
-            model: d.model,
-            field_strength: d.field_strength,
-            sequence_name: d.sequence_name,
-            slice_thickness: d.slice_thickness,
-            rows: d.rows,
-            columns: d.columns,
-            study_time: d.study_time,
-        }
-    }
 }
 
 /// An archive folder.
@@ -406,4 +377,20 @@ fn flush_dirs(_archive: &Archive, staging: &Path, _dirs: &BTreeSet<PathBuf>) -> 
 #[cfg(not(target_os = "linux"))]
 fn flush_dirs(archive: &Archive, _staging: &Path, dirs: &BTreeSet<PathBuf>) -> io::Result<()> {
     archive.sync_dirs(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn index_columns_are_the_row_fields_as_serde_writes_them() {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(IndexRow::default()).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, INDEX_COLUMNS);
+    }
 }

@@ -475,12 +475,12 @@ fn rekey_bundle(
             reason: "its identity record belongs to another bundle".into(),
         });
     }
-    let pseudonym_text = target.pseudonym.to_string();
     let secrets = store.secrets();
     let archive_uid = |uid: &str| secrets.archive_uid(domain, uid);
     let ctx = RekeyContext {
         pseudonym: &target.pseudonym,
         date_offset_days: target.date_offset_days,
+        domain,
         archive_uid: &archive_uid,
     };
     let mut rows = Vec::with_capacity(verified.instances().len());
@@ -493,14 +493,13 @@ fn rekey_bundle(
                 path: p.clone(),
                 reason: format!("the identity record does not list {entry} in order"),
             })?;
-        let rekeyed = rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| MergeError::Rekey {
-            path: p.clone(),
-            source,
-        })?;
-        let f = rekeyed.fields.clone();
-        let rel = Archive::instance_path(&pseudonym_text, &f.study_uid, &f.series_uid, &f.sop_uid);
+        let (rekeyed, row) =
+            rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| MergeError::Rekey {
+                path: p.clone(),
+                source,
+            })?;
         batch
-            .write(&rel, |file| rekeyed.write_to_file(file))
+            .write(&row.path, |file| rekeyed.write_to_file(file))
             .map_err(|source| MergeError::Archive {
                 path: archive.dir().to_path_buf(),
                 source,
@@ -508,7 +507,7 @@ fn rekey_bundle(
         drop(rekeyed);
         let _ = std::fs::remove_file(staged);
         fault::point("link-archive-file");
-        rows.push(IndexRow::new(&pseudonym_text, domain, rel, f));
+        rows.push(row);
         progress.event(Event::Advance { n: 1 });
     }
     Ok(rows)

@@ -375,9 +375,9 @@ fn export_patient(
     for_each_instance(files, &ctx.profile, &uid_key, progress, cancel, |path, result| {
         match result {
             Ok(done) => {
-                let mut data = done.reader().map_err(|e| e.to_string())?;
+                let mut data = done.encoded.reader().map_err(|e| e.to_string())?;
                 let entry = writer
-                    .add_instance_from(done.len(), &mut data)
+                    .add_instance_from(done.encoded.len(), &mut data)
                     .map_err(|e| e.to_string())?;
                 drop(data);
                 sealer

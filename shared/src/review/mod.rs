@@ -376,7 +376,7 @@ pub fn review_with(
                     let pending = dir.join(format!(".pending-{i:03}.dcm"));
                     let written = std::fs::create_dir_all(&dir)
                         .and_then(|()| std::fs::File::create(&pending))
-                        .and_then(|mut file| done.write_to_file(&mut file));
+                        .and_then(|mut file| done.encoded.write_to_file(&mut file));
                     (
                         size,
                         Ok(Pending {
