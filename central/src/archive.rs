@@ -99,6 +99,40 @@ pub struct IndexRow {
     pub study_time: String,
 }
 
+/// Why a folder is not this store's archive (see [`Archive::bind`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The folder's marker names another store.
+    #[error("{} belongs to another pseal store ({}); use that store's archive folder", dir.display(), marker.display())]
+    OtherStore {
+        /// The archive folder.
+        dir: PathBuf,
+        /// Its marker file.
+        marker: PathBuf,
+    },
+    /// The folder holds files and no marker.
+    #[error("{} is not empty and is not a pseal archive; give an empty or new folder", dir.display())]
+    NotAnArchive {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A new folder for a store that archived instances elsewhere.
+    #[error("this store already archived instances in another folder; {} is not its archive", dir.display())]
+    ArchivedElsewhere {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The folder or its marker could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The folder or marker.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
 /// An archive folder.
 #[derive(Debug, Clone)]
 pub struct Archive {
@@ -142,45 +176,41 @@ impl Archive {
         archive.clean_staging().map_err(io)?;
         let id = store.store_id()?;
         let elsewhere = store.has_instances()? && !rebuild;
-        archive.bind(&id, elsewhere).map_err(crate::StoreError::Refused)?;
+        archive.bind(&id, elsewhere)?;
         Ok(archive)
     }
 
     /// Binds this archive to the store `store_id`, or checks that it is bound to it, so that two
     /// stores never write into one archive and one store never scatters over two. A new archive
     /// folder is accepted only while the store has archived nothing.
-    pub fn bind(&self, store_id: &str, store_has_instances: bool) -> Result<(), String> {
+    pub fn bind(&self, store_id: &str, store_has_instances: bool) -> Result<(), BindError> {
         let marker = self.dir.join(MARKER);
         let expected = format!("pseal archive of store {store_id}\n");
         match fs::read_to_string(&marker) {
             Ok(text) if text == expected => Ok(()),
-            Ok(_) => Err(format!(
-                "{} belongs to another pseal store ({}); use that store's archive folder",
-                self.dir.display(),
-                marker.display()
-            )),
+            Ok(_) => Err(BindError::OtherStore {
+                dir: self.dir.clone(),
+                marker,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let stray = fs::read_dir(&self.dir)
-                    .map_err(|e| format!("{}: {e}", self.dir.display()))?
+                    .map_err(|source| BindError::Io {
+                        path: self.dir.clone(),
+                        source,
+                    })?
                     .filter_map(Result::ok)
                     .any(|e| e.file_name() != STAGING);
                 if stray {
-                    return Err(format!(
-                        "{} is not empty and is not a pseal archive; give an empty or new folder",
-                        self.dir.display()
-                    ));
+                    return Err(BindError::NotAnArchive { dir: self.dir.clone() });
                 }
                 if store_has_instances {
-                    return Err(format!(
-                        "this store already archived instances in another folder; {} is not its archive",
-                        self.dir.display()
-                    ));
+                    return Err(BindError::ArchivedElsewhere { dir: self.dir.clone() });
                 }
                 // Written with the first file, so that a run that imports nothing changes nothing.
                 *self.pending_marker.borrow_mut() = Some(expected);
                 Ok(())
             }
-            Err(e) => Err(format!("{}: {e}", marker.display())),
+            Err(source) => Err(BindError::Io { path: marker, source }),
         }
     }
 

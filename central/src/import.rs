@@ -435,9 +435,9 @@ pub fn run(
             archive_dir,
             source,
         )),
-        StoreError::Refused(reason) => RunError::ArchiveRefused {
+        StoreError::Archive(refused) => RunError::ArchiveRefused {
             dir: archive_dir.to_path_buf(),
-            reason,
+            reason: refused.to_string(),
         },
         other => RunError::Store(other),
     })?;

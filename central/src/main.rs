@@ -296,10 +296,11 @@ fn run(cli: Cli) -> Result<u8> {
                 cli::ReleaseFormat::Bids => (
                     Format::Bids,
                     // Checked before the passphrase is asked for: a missing converter is found at once.
-                    Some(
-                        BidsOptions::load(bids_rules.as_deref(), dcm2niix.as_deref(), bids_keep_unconverted)
-                            .map_err(anyhow::Error::msg)?,
-                    ),
+                    Some(BidsOptions::load(
+                        bids_rules.as_deref(),
+                        dcm2niix.as_deref(),
+                        bids_keep_unconverted,
+                    )?),
                 ),
             };
             let output = match (out, out_dir, to) {
@@ -570,7 +571,7 @@ fn run(cli: Cli) -> Result<u8> {
 fn archive_error(dir: &Path, e: pseal_central::StoreError) -> anyhow::Error {
     match e {
         pseal_central::StoreError::Io { source, .. } => PathError::new(Role::ArchiveFolder, dir, source).into(),
-        pseal_central::StoreError::Refused(reason) => anyhow::anyhow!("archive folder: {reason}"),
+        pseal_central::StoreError::Archive(refused) => anyhow::anyhow!("archive folder: {refused}"),
         other => other.into(),
     }
 }

@@ -487,7 +487,7 @@ impl Groups {
                     self.thumbnails += 1;
                     (Some(t), None)
                 }
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.to_string())),
             }
         } else {
             (
