@@ -7,6 +7,7 @@ mod links_cmd;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, RecipientsAction};
+use pseal::cli_support::plural;
 use pseal::keys::StewardIdentity;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
@@ -60,32 +61,10 @@ fn print_result(json: bool, value: serde_json::Value, text: &str) {
     }
 }
 
-/// `n` and the singular or plural noun.
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Writes one man page per command, from the clap definitions.
 fn manpages(dir: &Path) -> Result<u8> {
     use clap::CommandFactory;
-    std::fs::create_dir_all(dir).with_context(|| format!("man page folder {}", dir.display()))?;
-    let cli = Cli::command();
-    let mut written = Vec::new();
-    let mut write = |cmd: clap::Command, name: String| -> Result<()> {
-        let path = dir.join(format!("{name}.1"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut page)?;
-        std::fs::write(&path, page).with_context(|| format!("man page {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    for sub in cli.get_subcommands() {
-        let name = format!("pseal-central-{}", sub.get_name());
-        let bin = format!("pseal-central {}", sub.get_name());
-        write(sub.clone().display_name(name.clone()).bin_name(bin), name)?;
-    }
-    write(cli, "pseal-central".into())?;
-    for path in &written {
+    for path in pseal::cli_support::write_manpages(Cli::command(), "pseal-central", dir)? {
         println!("{}", path.display());
     }
     Ok(EXIT_OK)

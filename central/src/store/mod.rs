@@ -445,4 +445,26 @@ impl Store {
             source,
         }
     }
+
+    /// Runs `body` in one write transaction (taking the write lock at its start, so two
+    /// writers wait rather than fail half-way) and commits it; any error rolls it back and is
+    /// reported with the database's path. `body` gets the store's secrets for audit entries
+    /// and sealed rows.
+    pub(crate) fn write_tx<T>(
+        &mut self,
+        body: impl FnOnce(&rusqlite::Transaction<'_>, &StoreSecrets) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = self.db_path();
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let value = body(&tx, &self.secrets).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
 }

@@ -94,26 +94,19 @@ impl Store {
             }
             SiteStatus::Unknown => {}
         }
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)",
-            params![key.to_string(), site, now()],
-        )
-        .map_err(db)?;
-        audit::append(
-            &tx,
-            &self.secrets,
-            "enroll",
-            &serde_json::json!({ "site": site, "key": key.to_string() }),
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(true)
+        self.write_tx(|tx, secrets| {
+            tx.execute(
+                "INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)",
+                params![key.to_string(), site, now()],
+            )?;
+            audit::append(
+                tx,
+                secrets,
+                "enroll",
+                &serde_json::json!({ "site": site, "key": key.to_string() }),
+            )?;
+            Ok(true)
+        })
     }
 
     /// Revokes `key` for `site`: later bundles made with it are refused.
@@ -137,25 +130,19 @@ impl Store {
                 .into())
             }
         }
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2",
-            params![now(), key.to_string()],
-        )
-        .map_err(db)?;
-        audit::append(
-            &tx,
-            &self.secrets,
-            "revoke",
-            &serde_json::json!({ "site": site, "key": key.to_string() }),
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        self.write_tx(|tx, secrets| {
+            tx.execute(
+                "UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2",
+                params![now(), key.to_string()],
+            )?;
+            audit::append(
+                tx,
+                secrets,
+                "revoke",
+                &serde_json::json!({ "site": site, "key": key.to_string() }),
+            )?;
+            Ok(())
+        })
     }
 
     /// The status of (site, key).
