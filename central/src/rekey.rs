@@ -20,48 +20,24 @@ use pseal::pseudonym::Pseudonym;
 use std::collections::HashMap;
 use thiserror::Error;
 
-/// Attributes of an instance that the index lists for filtering, as written in the file (text,
-/// trimmed; empty when absent). None of them identifies a patient: the profile keeps them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InstanceDetails {
-    /// Study Time (shifting whole days keeps it); orders two sessions of one day.
-    pub study_time: String,
-    /// Series Number.
-    pub series_number: String,
-    /// Instance Number.
-    pub instance_number: String,
-    /// Manufacturer.
-    pub manufacturer: String,
-    /// Manufacturer's Model Name.
-    pub model: String,
-    /// Magnetic Field Strength (tesla).
-    pub field_strength: String,
-    /// Sequence Name.
-    pub sequence_name: String,
-    /// Slice Thickness (mm).
-    pub slice_thickness: String,
-    /// Rows.
-    pub rows: String,
-    /// Columns.
-    pub columns: String,
-}
-
-impl InstanceDetails {
-    /// Reads the details from a (re-keyed or archived) instance's attributes.
-    pub fn of(obj: &InMemDicomObject) -> InstanceDetails {
-        let text = |tag| element_text(obj, tag);
-        InstanceDetails {
-            study_time: text(tags::STUDY_TIME),
-            series_number: text(tags::SERIES_NUMBER),
-            instance_number: text(tags::INSTANCE_NUMBER),
-            manufacturer: text(tags::MANUFACTURER),
-            model: text(tags::MANUFACTURER_MODEL_NAME),
-            field_strength: text(tags::MAGNETIC_FIELD_STRENGTH),
-            sequence_name: text(tags::SEQUENCE_NAME),
-            slice_thickness: text(tags::SLICE_THICKNESS),
-            rows: text(tags::ROWS),
-            columns: text(tags::COLUMNS),
-        }
+/// An index row holding only the attributes researchers filter on (scanner, sequence,
+/// geometry, and the study time that orders two sessions of one day), read from a (re-keyed or
+/// archived) instance as written in the file: text, trimmed; empty when absent. None of them
+/// identifies a patient: the profile keeps them.
+pub fn details_of(obj: &InMemDicomObject) -> IndexRow {
+    let text = |tag| element_text(obj, tag);
+    IndexRow {
+        study_time: text(tags::STUDY_TIME),
+        series_number: text(tags::SERIES_NUMBER),
+        instance_number: text(tags::INSTANCE_NUMBER),
+        manufacturer: text(tags::MANUFACTURER),
+        model: text(tags::MANUFACTURER_MODEL_NAME),
+        field_strength: text(tags::MAGNETIC_FIELD_STRENGTH),
+        sequence_name: text(tags::SEQUENCE_NAME),
+        slice_thickness: text(tags::SLICE_THICKNESS),
+        rows: text(tags::ROWS),
+        columns: text(tags::COLUMNS),
+        ..IndexRow::default()
     }
 }
 
@@ -201,7 +177,6 @@ pub fn rekey(
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .unwrap_or_default()
     };
-    let details = InstanceDetails::of(&object);
     let sop_uid = text(&object, tags::SOP_INSTANCE_UID);
     if sop_uid.is_empty() {
         return Err(RekeyError::Missing {
@@ -223,18 +198,7 @@ pub fn rekey(
         patient_age: text(&object, tags::PATIENT_AGE),
         patient_sex: text(&object, tags::PATIENT_SEX),
         domain: ctx.domain.to_string(),
-        session_index: String::new(),
-        days_since_first_session: String::new(),
-        series_number: details.series_number,
-        instance_number: details.instance_number,
-        manufacturer: details.manufacturer,
-        model: details.model,
-        field_strength: details.field_strength,
-        sequence_name: details.sequence_name,
-        slice_thickness: details.slice_thickness,
-        rows: details.rows,
-        columns: details.columns,
-        study_time: details.study_time,
+        ..details_of(&object)
     };
     if fields.study_uid.is_empty() {
         return Err(RekeyError::Missing {

@@ -117,15 +117,8 @@ fn review(
     out: PathBuf,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let command = pseal::review::review_cancellable;
-    site_run(
-        py,
-        "review",
-        progress,
-        [config, input, out],
-        command,
-        ReviewReport::summary_event,
-    )
+    let (command, summary) = (pseal::review::review_cancellable, ReviewReport::summary_event);
+    site_run(py, "review", progress, [config, input, out], command, summary)
 }
 
 /// De-identify every DICOM file under `input` and write one sealed bundle per patient into
@@ -153,15 +146,8 @@ fn export(
     out: PathBuf,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let command = pseal::export::export_cancellable;
-    site_run(
-        py,
-        "export",
-        progress,
-        [config, input, out],
-        command,
-        ExportReport::summary_event,
-    )
+    let (command, summary) = (pseal::export::export_cancellable, ExportReport::summary_event);
+    site_run(py, "export", progress, [config, input, out], command, summary)
 }
 
 /// A review or export command: (site context, input, output, progress, cancel) to its report.

@@ -459,12 +459,20 @@ impl Store {
             path: path.clone(),
             source,
         };
+        let (tx, secrets) = self.begin_write()?;
+        let value = body(&tx, secrets).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+
+    /// Starts a write transaction (taking the write lock now) and lends the secrets beside it;
+    /// dropping the transaction rolls it back.
+    pub(crate) fn begin_write(&mut self) -> Result<(rusqlite::Transaction<'_>, &StoreSecrets), StoreError> {
+        let path = self.db_path();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let value = body(&tx, &self.secrets).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(value)
+            .map_err(|source| StoreError::Database { path, source })?;
+        Ok((tx, &self.secrets))
     }
 }

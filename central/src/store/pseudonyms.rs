@@ -51,19 +51,12 @@ impl Store {
     /// Finds the patient (domain, site, local ID) or mints a pseudonym for it, in one transaction.
     pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
         let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let patient = find_or_mint(&tx, &self.secrets, domain, site, local_id).map_err(|e| e.into_store(&path))?;
+        let (tx, secrets) = self.begin_write()?;
+        let patient = find_or_mint(&tx, secrets, domain, site, local_id).map_err(|e| e.into_store(&path))?;
         // A look-up that found the patient changed nothing: dropping the transaction rolls back
         // without a sync.
         if patient.minted {
-            tx.commit().map_err(db)?;
+            tx.commit().map_err(|source| StoreError::Database { path, source })?;
         }
         Ok(patient)
     }
