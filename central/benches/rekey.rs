@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     let done = pseal::export::instance::deidentify_path(&source, &profile, &UidPlaceholderKey::random()).unwrap();
     let staged = dir.path().join("000001.dcm");
     let mut file = std::fs::File::create(&staged).unwrap();
-    done.write_to(&mut file).unwrap();
+    done.encoded.write_to(&mut file).unwrap();
     drop(file);
     let size = std::fs::metadata(&staged).unwrap().len();
     let pseudonym = pseal::pseudonym::Pseudonym::random();
@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
     let ctx = RekeyContext {
         pseudonym: &pseudonym,
         date_offset_days: -1234,
+        domain: "default",
         archive_uid: &archive_uid,
     };
 
@@ -39,9 +40,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("instance_256x256", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(size as usize + 4096);
-            let rekeyed = rekey::rekey_file(black_box(&staged), "instances/000001.dcm", &done.captured, &ctx).unwrap();
+            let (rekeyed, row) =
+                rekey::rekey_file(black_box(&staged), "instances/000001.dcm", &done.captured, &ctx).unwrap();
             rekeyed.write_to(&mut out).unwrap();
-            black_box((out.len(), rekeyed.fields.sop_uid.len()))
+            black_box((out.len(), row.sop_uid.len()))
         })
     });
     group.finish();

@@ -17,7 +17,9 @@ pub const MARKER: &str = ".pseal-archive";
 /// Name of the index file inside the archive (contract).
 pub const INDEX_FILE: &str = "index.csv";
 /// Columns of `index.csv`, in order (contract: the first eight at least; columns are only ever
-/// appended, so readers select them by name).
+/// appended, so readers select them by name). They are [`IndexRow`]'s field names as serde
+/// writes them (a test holds the two together), kept as a constant for the header of an empty
+/// index and the release's column dictionary.
 pub const INDEX_COLUMNS: [&str; 22] = [
     "pseudonym",
     "study_uid",
@@ -43,7 +45,8 @@ pub const INDEX_COLUMNS: [&str; 22] = [
     "columns",
 ];
 
-/// One row of `index.csv`; its fields serialize in the order of [`INDEX_COLUMNS`].
+/// One row of `index.csv`, the one type for it: re-keying makes it, the store keeps and numbers
+/// it, releases read it. Its fields serialize in the order of [`INDEX_COLUMNS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IndexRow {
     /// The pseudonym.
@@ -96,36 +99,38 @@ pub struct IndexRow {
     pub study_time: String,
 }
 
-impl IndexRow {
-    /// The row of a freshly re-keyed instance (session fields are filled when read back).
-    pub fn new(pseudonym: &str, domain: &str, path: String, fields: crate::rekey::IndexFields) -> IndexRow {
-        let d = fields.details;
-        IndexRow {
-            pseudonym: pseudonym.to_string(),
-            study_uid: fields.study_uid,
-            series_uid: fields.series_uid,
-            sop_uid: fields.sop_uid,
-            modality: fields.modality,
-            study_date: fields.study_date,
-            series_description: fields.series_description,
-            path,
-            patient_age: fields.patient_age,
-            patient_sex: fields.patient_sex,
-            domain: domain.to_string(),
-            session_index: String::new(),
-            days_since_first_session: String::new(),
-            series_number: d.series_number,
-            instance_number: d.instance_number,
-            manufacturer: d.manufacturer,
-            model: d.model,
-            field_strength: d.field_strength,
-            sequence_name: d.sequence_name,
-            slice_thickness: d.slice_thickness,
-            rows: d.rows,
-            columns: d.columns,
-            study_time: d.study_time,
-        }
-    }
+/// Why a folder is not this store's archive (see [`Archive::bind`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The folder's marker names another store.
+    #[error("{} belongs to another pseal store ({}); use that store's archive folder", dir.display(), marker.display())]
+    OtherStore {
+        /// The archive folder.
+        dir: PathBuf,
+        /// Its marker file.
+        marker: PathBuf,
+    },
+    /// The folder holds files and no marker.
+    #[error("{} is not empty and is not a pseal archive; give an empty or new folder", dir.display())]
+    NotAnArchive {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A new folder for a store that archived instances elsewhere.
+    #[error("this store already archived instances in another folder; {} is not its archive", dir.display())]
+    ArchivedElsewhere {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// The folder or its marker could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The folder or marker.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
 }
 
 /// An archive folder.
@@ -171,7 +176,7 @@ impl Archive {
         archive.clean_staging().map_err(io)?;
         let id = store.store_id()?;
         let elsewhere = store.has_instances()? && !rebuild;
-        archive.bind(&id, elsewhere).map_err(crate::StoreError::Refused)?;
+        archive.bind(&id, elsewhere)?;
         Ok(archive)
     }
 
@@ -191,47 +196,41 @@ impl Archive {
             pending_marker: std::cell::RefCell::new(None),
         };
         let id = store.store_id()?;
-        archive
-            .bind(&id, store.has_instances()?)
-            .map_err(crate::StoreError::Refused)?;
+        archive.bind(&id, store.has_instances()?)?;
         Ok(archive)
     }
 
     /// Binds this archive to the store `store_id`, or checks that it is bound to it, so that two
     /// stores never write into one archive and one store never scatters over two. A new archive
     /// folder is accepted only while the store has archived nothing.
-    pub fn bind(&self, store_id: &str, store_has_instances: bool) -> Result<(), String> {
+    pub fn bind(&self, store_id: &str, store_has_instances: bool) -> Result<(), BindError> {
         let marker = self.dir.join(MARKER);
         let expected = format!("pseal archive of store {store_id}\n");
         match fs::read_to_string(&marker) {
             Ok(text) if text == expected => Ok(()),
-            Ok(_) => Err(format!(
-                "{} belongs to another pseal store ({}); use that store's archive folder",
-                self.dir.display(),
-                marker.display()
-            )),
+            Ok(_) => Err(BindError::OtherStore {
+                dir: self.dir.clone(),
+                marker,
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let stray = fs::read_dir(&self.dir)
-                    .map_err(|e| format!("{}: {e}", self.dir.display()))?
+                    .map_err(|source| BindError::Io {
+                        path: self.dir.clone(),
+                        source,
+                    })?
                     .filter_map(Result::ok)
                     .any(|e| e.file_name() != STAGING);
                 if stray {
-                    return Err(format!(
-                        "{} is not empty and is not a pseal archive; give an empty or new folder",
-                        self.dir.display()
-                    ));
+                    return Err(BindError::NotAnArchive { dir: self.dir.clone() });
                 }
                 if store_has_instances {
-                    return Err(format!(
-                        "this store already archived instances in another folder; {} is not its archive",
-                        self.dir.display()
-                    ));
+                    return Err(BindError::ArchivedElsewhere { dir: self.dir.clone() });
                 }
                 // Written with the first file, so that a run that imports nothing changes nothing.
                 *self.pending_marker.borrow_mut() = Some(expected);
                 Ok(())
             }
-            Err(e) => Err(format!("{}: {e}", marker.display())),
+            Err(source) => Err(BindError::Io { path: marker, source }),
         }
     }
 
@@ -428,4 +427,20 @@ fn flush_dirs(_archive: &Archive, staging: &Path, _dirs: &BTreeSet<PathBuf>) -> 
 #[cfg(not(target_os = "linux"))]
 fn flush_dirs(archive: &Archive, _staging: &Path, dirs: &BTreeSet<PathBuf>) -> io::Result<()> {
     archive.sync_dirs(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn index_columns_are_the_row_fields_as_serde_writes_them() {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(IndexRow::default()).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, INDEX_COLUMNS);
+    }
 }

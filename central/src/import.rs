@@ -11,7 +11,7 @@
 //! 4. one transaction records the bundle, its instances and the audit entry. Only a committed
 //!    bundle counts as imported.
 
-use crate::archive::{Archive, IndexRow};
+use crate::archive::Archive;
 use crate::rekey::{self, RekeyContext, RekeyError};
 use crate::store::links::ImportLink;
 use crate::store::{SiteStatus, Store, StoreError};
@@ -190,12 +190,12 @@ pub fn import_bundle_with(
     // A merged patient's studies go under the surviving pseudonym, with its date offset.
     let patient = store.effective_patient(&owner).map_err(store_err)?;
 
-    let pseudonym_text = patient.pseudonym.to_string();
     let secrets = store.secrets();
     let archive_uid = |uid: &str| secrets.archive_uid(domain, uid);
     let ctx = RekeyContext {
         pseudonym: &patient.pseudonym,
         date_offset_days: patient.date_offset_days,
+        domain,
         archive_uid: &archive_uid,
     };
     let mut rows = Vec::with_capacity(verified.instances().len());
@@ -217,15 +217,13 @@ pub fn import_bundle_with(
                 reason: format!("the identity record lists {} where {entry} was expected", record.entry),
             });
         }
-        let rekeyed =
+        let (rekeyed, row) =
             rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| ImportError::Rekey {
                 path: p.clone(),
                 source,
             })?;
-        let fields = rekeyed.fields.clone();
-        let rel = Archive::instance_path(&pseudonym_text, &fields.study_uid, &fields.series_uid, &fields.sop_uid);
         batch
-            .write(&rel, |file| rekeyed.write_to_file(file))
+            .write(&row.path, |file| rekeyed.write_to_file(file))
             .map_err(|source| ImportError::Archive {
                 path: p.clone(),
                 archive: archive.dir().to_path_buf(),
@@ -235,7 +233,7 @@ pub fn import_bundle_with(
         // The staged copy is spent: removing it now keeps the flush below from writing it to disk.
         let _ = std::fs::remove_file(staged);
         crate::fault::point("archive-file");
-        rows.push(IndexRow::new(&pseudonym_text, domain, rel, fields));
+        rows.push(row);
         progress.event(Event::Advance { n: 1 });
     }
     if opener
@@ -437,9 +435,9 @@ pub fn run(
             archive_dir,
             source,
         )),
-        StoreError::Refused(reason) => RunError::ArchiveRefused {
+        StoreError::Archive(refused) => RunError::ArchiveRefused {
             dir: archive_dir.to_path_buf(),
-            reason,
+            reason: refused.to_string(),
         },
         other => RunError::Store(other),
     })?;

@@ -7,6 +7,7 @@ mod links_cmd;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, RecipientsAction};
+use pseal::cli_support::plural;
 use pseal::keys::StewardIdentity;
 use pseal::progress::render::Renderer;
 use pseal::progress::{Event, Progress};
@@ -60,32 +61,10 @@ fn print_result(json: bool, value: serde_json::Value, text: &str) {
     }
 }
 
-/// `n` and the singular or plural noun.
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// Writes one man page per command, from the clap definitions.
 fn manpages(dir: &Path) -> Result<u8> {
     use clap::CommandFactory;
-    std::fs::create_dir_all(dir).with_context(|| format!("man page folder {}", dir.display()))?;
-    let cli = Cli::command();
-    let mut written = Vec::new();
-    let mut write = |cmd: clap::Command, name: String| -> Result<()> {
-        let path = dir.join(format!("{name}.1"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut page)?;
-        std::fs::write(&path, page).with_context(|| format!("man page {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    for sub in cli.get_subcommands() {
-        let name = format!("pseal-central-{}", sub.get_name());
-        let bin = format!("pseal-central {}", sub.get_name());
-        write(sub.clone().display_name(name.clone()).bin_name(bin), name)?;
-    }
-    write(cli, "pseal-central".into())?;
-    for path in &written {
+    for path in pseal::cli_support::write_manpages(Cli::command(), "pseal-central", dir)? {
         println!("{}", path.display());
     }
     Ok(EXIT_OK)
@@ -296,10 +275,11 @@ fn run(cli: Cli) -> Result<u8> {
                 cli::ReleaseFormat::Bids => (
                     Format::Bids,
                     // Checked before the passphrase is asked for: a missing converter is found at once.
-                    Some(
-                        BidsOptions::load(bids_rules.as_deref(), dcm2niix.as_deref(), bids_keep_unconverted)
-                            .map_err(anyhow::Error::msg)?,
-                    ),
+                    Some(BidsOptions::load(
+                        bids_rules.as_deref(),
+                        dcm2niix.as_deref(),
+                        bids_keep_unconverted,
+                    )?),
                 ),
             };
             let output = match (out, out_dir, to) {
@@ -570,7 +550,7 @@ fn run(cli: Cli) -> Result<u8> {
 fn archive_error(dir: &Path, e: pseal_central::StoreError) -> anyhow::Error {
     match e {
         pseal_central::StoreError::Io { source, .. } => PathError::new(Role::ArchiveFolder, dir, source).into(),
-        pseal_central::StoreError::Refused(reason) => anyhow::anyhow!("archive folder: {reason}"),
+        pseal_central::StoreError::Archive(refused) => anyhow::anyhow!("archive folder: {refused}"),
         other => other.into(),
     }
 }

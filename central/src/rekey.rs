@@ -7,6 +7,7 @@
 //! are kept); and the age at scan from the sealed birth date, written as PatientAge (over 89 as
 //! `090Y`). The birth date itself is never written or stored.
 
+use crate::archive::{Archive, IndexRow};
 use chrono::NaiveDate;
 use dicom_core::header::Header;
 use dicom_core::value::{PrimitiveValue, Value};
@@ -14,76 +15,29 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use pseal::deid::{Captured, CapturedValue};
-use pseal::part10::PixelTail;
+use pseal::part10::SplitInstance;
 use pseal::pseudonym::Pseudonym;
 use std::collections::HashMap;
 use thiserror::Error;
 
-/// What the archive index records of one re-keyed instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexFields {
-    /// Archive Study Instance UID.
-    pub study_uid: String,
-    /// Archive Series Instance UID.
-    pub series_uid: String,
-    /// Archive SOP Instance UID.
-    pub sop_uid: String,
-    /// Modality.
-    pub modality: String,
-    /// Shifted study date (empty when none).
-    pub study_date: String,
-    /// Series description as exported.
-    pub series_description: String,
-    /// Age at scan (`NNNY`), empty when not computed.
-    pub patient_age: String,
-    /// Sex as exported.
-    pub patient_sex: String,
-    /// The attributes researchers filter on (scanner, sequence, geometry).
-    pub details: InstanceDetails,
-}
-
-/// Attributes of an instance that the index lists for filtering, as written in the file (text,
-/// trimmed; empty when absent). None of them identifies a patient: the profile keeps them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InstanceDetails {
-    /// Study Time (shifting whole days keeps it); orders two sessions of one day.
-    pub study_time: String,
-    /// Series Number.
-    pub series_number: String,
-    /// Instance Number.
-    pub instance_number: String,
-    /// Manufacturer.
-    pub manufacturer: String,
-    /// Manufacturer's Model Name.
-    pub model: String,
-    /// Magnetic Field Strength (tesla).
-    pub field_strength: String,
-    /// Sequence Name.
-    pub sequence_name: String,
-    /// Slice Thickness (mm).
-    pub slice_thickness: String,
-    /// Rows.
-    pub rows: String,
-    /// Columns.
-    pub columns: String,
-}
-
-impl InstanceDetails {
-    /// Reads the details from a (re-keyed or archived) instance's attributes.
-    pub fn of(obj: &InMemDicomObject) -> InstanceDetails {
-        let text = |tag| element_text(obj, tag);
-        InstanceDetails {
-            study_time: text(tags::STUDY_TIME),
-            series_number: text(tags::SERIES_NUMBER),
-            instance_number: text(tags::INSTANCE_NUMBER),
-            manufacturer: text(tags::MANUFACTURER),
-            model: text(tags::MANUFACTURER_MODEL_NAME),
-            field_strength: text(tags::MAGNETIC_FIELD_STRENGTH),
-            sequence_name: text(tags::SEQUENCE_NAME),
-            slice_thickness: text(tags::SLICE_THICKNESS),
-            rows: text(tags::ROWS),
-            columns: text(tags::COLUMNS),
-        }
+/// An index row holding only the attributes researchers filter on (scanner, sequence,
+/// geometry, and the study time that orders two sessions of one day), read from a (re-keyed or
+/// archived) instance as written in the file: text, trimmed; empty when absent. None of them
+/// identifies a patient: the profile keeps them.
+pub fn details_of(obj: &InMemDicomObject) -> IndexRow {
+    let text = |tag| element_text(obj, tag);
+    IndexRow {
+        study_time: text(tags::STUDY_TIME),
+        series_number: text(tags::SERIES_NUMBER),
+        instance_number: text(tags::INSTANCE_NUMBER),
+        manufacturer: text(tags::MANUFACTURER),
+        model: text(tags::MANUFACTURER_MODEL_NAME),
+        field_strength: text(tags::MAGNETIC_FIELD_STRENGTH),
+        sequence_name: text(tags::SEQUENCE_NAME),
+        slice_thickness: text(tags::SLICE_THICKNESS),
+        rows: text(tags::ROWS),
+        columns: text(tags::COLUMNS),
+        ..IndexRow::default()
     }
 }
 
@@ -132,78 +86,38 @@ pub struct RekeyContext<'a> {
     pub pseudonym: &'a Pseudonym,
     /// The patient's date offset in days.
     pub date_offset_days: i64,
+    /// The patient's pseudonym domain (research project), for the index row.
+    pub domain: &'a str,
     /// Maps an original UID to its archive UID.
     pub archive_uid: &'a dyn Fn(&str) -> String,
 }
 
-/// A re-keyed instance ready for the archive: the encoded attributes, then the staged file's
-/// Pixel Data element copied as it is (see `pseal::part10`), so an instance is never held whole.
-pub struct Rekeyed {
-    /// The encoded Part 10 file up to Pixel Data (the whole file when `pixel_data` is `None`).
-    pub head: Vec<u8>,
-    /// The staged file's trailing Pixel Data element.
-    pub pixel_data: Option<PixelTail>,
-    /// What the index records of it.
-    pub fields: IndexFields,
-}
-
-impl Rekeyed {
-    /// Size of the re-keyed instance in bytes.
-    pub fn len(&self) -> u64 {
-        self.head.len() as u64 + self.pixel_data.as_ref().map_or(0, PixelTail::len)
-    }
-
-    /// True when the encoding is empty (never for a real instance).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the re-keyed instance to `out`.
-    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        out.write_all(&self.head)?;
-        match &self.pixel_data {
-            Some(tail) => tail.copy_to(out),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes the re-keyed instance to a file (the pixel data is copied in the kernel).
-    pub fn write_to_file(&self, out: &mut std::fs::File) -> std::io::Result<()> {
-        std::io::Write::write_all(out, &self.head)?;
-        match &self.pixel_data {
-            Some(tail) => tail.copy_to_file(out),
-            None => Ok(()),
-        }
-    }
-}
-
 /// Re-keys the staged instance file `staged` (bundle entry `entry`): parses the attributes before
-/// Pixel Data, re-keys and encodes them, and refers to the pixel data in place.
+/// Pixel Data, re-keys and encodes them, and refers to the pixel data in place. Returns the
+/// instance ready for the archive (never held whole: see `pseal::part10`) and its `index.csv`
+/// row (its archive path included; the session columns are filled when rows are read back).
 pub fn rekey_file(
     staged: &std::path::Path,
     entry: &str,
     captured: &Captured,
     ctx: &RekeyContext<'_>,
-) -> Result<Rekeyed, RekeyError> {
+) -> Result<(SplitInstance, IndexRow), RekeyError> {
     let (object, pixel_data) = pseal::part10::open_split(staged).map_err(|e| RekeyError::Unreadable {
         entry: entry.into(),
         reason: e.to_string(),
     })?;
-    let (head, fields) = rekey(object, entry, captured, ctx)?;
-    Ok(Rekeyed {
-        head,
-        pixel_data,
-        fields,
-    })
+    let (head, row) = rekey(object, entry, captured, ctx)?;
+    Ok((SplitInstance { head, pixel_data }, row))
 }
 
-/// Re-keys `object` (the staged instance `entry`) with its captured originals.
+/// Re-keys `object` (the staged instance `entry`) with its captured originals: the encoded
+/// object and its `index.csv` row.
 pub fn rekey(
     mut object: DefaultDicomObject,
     entry: &str,
     captured: &Captured,
     ctx: &RekeyContext<'_>,
-) -> Result<(Vec<u8>, IndexFields), RekeyError> {
+) -> Result<(Vec<u8>, IndexRow), RekeyError> {
     let uid_map: HashMap<&str, String> = captured
         .uids
         .iter()
@@ -263,7 +177,6 @@ pub fn rekey(
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .unwrap_or_default()
     };
-    let details = InstanceDetails::of(&object);
     let sop_uid = text(&object, tags::SOP_INSTANCE_UID);
     if sop_uid.is_empty() {
         return Err(RekeyError::Missing {
@@ -271,16 +184,21 @@ pub fn rekey(
             what: "SOP Instance UID",
         });
     }
-    let fields = IndexFields {
-        study_uid: text(&object, tags::STUDY_INSTANCE_UID),
-        series_uid: text(&object, tags::SERIES_INSTANCE_UID),
+    let study_uid = text(&object, tags::STUDY_INSTANCE_UID);
+    let series_uid = text(&object, tags::SERIES_INSTANCE_UID);
+    let fields = IndexRow {
+        path: Archive::instance_path(&pseudonym, &study_uid, &series_uid, &sop_uid),
+        pseudonym,
+        study_uid,
+        series_uid,
         sop_uid: sop_uid.clone(),
         modality: text(&object, tags::MODALITY),
         study_date: text(&object, tags::STUDY_DATE),
         series_description: text(&object, tags::SERIES_DESCRIPTION),
         patient_age: text(&object, tags::PATIENT_AGE),
         patient_sex: text(&object, tags::PATIENT_SEX),
-        details,
+        domain: ctx.domain.to_string(),
+        ..details_of(&object)
     };
     if fields.study_uid.is_empty() {
         return Err(RekeyError::Missing {

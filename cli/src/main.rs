@@ -3,9 +3,10 @@
 
 mod cli;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use cli::{Cli, Command};
+use pseal::cli_support::plural;
 use pseal::export::{self, ExportContext};
 use pseal::init::InitOptions;
 use pseal::progress::render::Renderer;
@@ -76,26 +77,7 @@ fn run(cli: Cli) -> Result<u8> {
 /// Writes one man page per command, from the clap definitions.
 fn manpages(dir: &Path) -> Result<u8> {
     use clap::CommandFactory;
-    std::fs::create_dir_all(dir).with_context(|| format!("man page folder {}", dir.display()))?;
-    let cli = Cli::command();
-    let mut written = Vec::new();
-    let mut write = |cmd: clap::Command, name: String| -> Result<()> {
-        let path = dir.join(format!("{name}.1"));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut page)?;
-        std::fs::write(&path, page).with_context(|| format!("man page {}", path.display()))?;
-        written.push(path);
-        Ok(())
-    };
-    for sub in cli.get_subcommands() {
-        let name = format!("pseal-{}", sub.get_name());
-        write(
-            sub.clone().display_name(name.clone()).bin_name(name.replace('-', " ")),
-            name,
-        )?;
-    }
-    write(cli, "pseal".into())?;
-    for path in &written {
+    for path in pseal::cli_support::write_manpages(Cli::command(), "pseal", dir)? {
         println!("{}", path.display());
     }
     Ok(EXIT_OK)
@@ -183,11 +165,6 @@ fn run_review(config: &Path, input: &Path, out: &Path, replace: bool, json: bool
         );
     }
     Ok(EXIT_OK)
-}
-
-/// `n` and the singular or plural noun.
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn inspect(bundle: &Path, json: bool) -> Result<u8> {

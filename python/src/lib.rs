@@ -10,9 +10,13 @@
 mod errors;
 mod run;
 
+use pseal::export::report::ExportReport;
+use pseal::export::{Cancel, ExportContext, ExportError};
+use pseal::progress::Progress;
+use pseal::review::ReviewReport;
 use pyo3::prelude::*;
 use pyo3::types::{PyAnyMethods, PyString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// De-identify and seal DICOM studies for the research network's data steward (the hospital side
 /// of pseal).
@@ -113,11 +117,8 @@ fn review(
     out: PathBuf,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    run::run(py, "review", progress, move |sink, cancel| {
-        let ctx = pseal::export::ExportContext::load(&config)?;
-        let report = pseal::review::review_cancellable(&ctx, &input, &out, sink, cancel)?;
-        finished(&report, report.summary_event(&out))
-    })
+    let (command, summary) = (pseal::review::review_cancellable, ReviewReport::summary_event);
+    site_run(py, "review", progress, [config, input, out], command, summary)
 }
 
 /// De-identify every DICOM file under `input` and write one sealed bundle per patient into
@@ -145,10 +146,27 @@ fn export(
     out: PathBuf,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    run::run(py, "export", progress, move |sink, cancel| {
-        let ctx = pseal::export::ExportContext::load(&config)?;
-        let report = pseal::export::export_cancellable(&ctx, &input, &out, sink, cancel)?;
-        finished(&report, report.summary_event(&out))
+    let (command, summary) = (pseal::export::export_cancellable, ExportReport::summary_event);
+    site_run(py, "export", progress, [config, input, out], command, summary)
+}
+
+/// A review or export command: (site context, input, output, progress, cancel) to its report.
+type SiteCommand<R> = fn(&ExportContext, &Path, &Path, &dyn Progress, &Cancel) -> Result<R, ExportError>;
+
+/// What review and export share: load the site configuration, run `command` from `input` into
+/// `out` on its own thread (see [`run::run`]), and hand back its report and `summary` event.
+fn site_run<R: serde::Serialize>(
+    py: Python<'_>,
+    what: &str,
+    progress: Option<&Bound<'_, PyAny>>,
+    [config, input, out]: [PathBuf; 3],
+    command: SiteCommand<R>,
+    summary: fn(&R, &Path) -> serde_json::Value,
+) -> PyResult<Py<PyAny>> {
+    run::run(py, what, progress, move |sink, cancel| {
+        let ctx = ExportContext::load(&config)?;
+        let report = command(&ctx, &input, &out, sink, cancel)?;
+        finished(&report, summary(&report, &out))
     })
 }
 

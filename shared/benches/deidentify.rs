@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("instance_256x256_from_file", |b| {
         b.iter(|| {
             let done = pseal::export::instance::deidentify_path(black_box(&path), &profile, &uids).unwrap();
-            black_box(done.len())
+            black_box(done.encoded.len())
         })
     });
     // The profile engine alone, on a parsed object.

@@ -56,12 +56,7 @@ impl Default for LocalIdSource {
 impl LocalIdSource {
     /// The attribute's tag.
     pub fn tag(&self) -> Result<dicom_core::Tag, ConfigError> {
-        parse_tag(&self.attribute).ok_or_else(|| {
-            ConfigError::Value(format!(
-                "local_id.attribute '{}' is neither a DICOM keyword nor (gggg,eeee)",
-                self.attribute
-            ))
-        })
+        parse_tag(&self.attribute).ok_or_else(|| ConfigError::LocalIdAttribute(self.attribute.clone()))
     }
 }
 
@@ -100,16 +95,24 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
-    /// A value is not valid (before it is in a file).
+    /// `local_id.attribute` names no attribute (before it is in a file).
+    #[error("local_id.attribute '{0}' is neither a DICOM keyword nor (gggg,eeee)")]
+    LocalIdAttribute(String),
+    /// The configuration could not be written as TOML.
     #[error("{0}")]
-    Value(String),
+    Encode(#[from] toml::ser::Error),
     /// The site key could not be read.
     #[error(transparent)]
     Key(#[from] KeyError),
 }
 
+/// A site name that breaks the rule of [`validate_site_name`] (the name is shown escaped).
+#[derive(Debug, Error)]
+#[error("site name '{}' must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit", .0.escape_default())]
+pub struct BadSiteName(pub String);
+
 /// Checks a site name: 1–64 of letters, digits, `-`, `_`, `.`, starting with a letter or digit.
-pub fn validate_site_name(site: &str) -> Result<(), String> {
+pub fn validate_site_name(site: &str) -> Result<(), BadSiteName> {
     let ok = !site.is_empty()
         && site.len() <= 64
         && site
@@ -119,10 +122,7 @@ pub fn validate_site_name(site: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "site name '{}' must be 1–64 letters, digits, '-', '_' or '.', starting with a letter or digit",
-            site.escape_default()
-        ))
+        Err(BadSiteName(site.to_string()))
     }
 }
 
@@ -138,12 +138,12 @@ impl SiteConfig {
             reason,
         };
         let config: SiteConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        validate_site_name(&config.site).map_err(invalid)?;
+        validate_site_name(&config.site).map_err(|e| invalid(e.to_string()))?;
         if config.recipients.is_empty() {
             return Err(invalid("no recipients: add the steward's age1… recipient".into()));
         }
         config.local_id.tag().map_err(|e| match e {
-            ConfigError::Value(reason) => invalid(reason),
+            e @ ConfigError::LocalIdAttribute(_) => invalid(e.to_string()),
             other => other,
         })?;
         Ok(config)
@@ -151,7 +151,7 @@ impl SiteConfig {
 
     /// Serializes to TOML.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string_pretty(self).map_err(|e| ConfigError::Value(e.to_string()))
+        Ok(toml::to_string_pretty(self)?)
     }
 
     /// The site key path, resolved against the configuration file's folder.

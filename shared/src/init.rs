@@ -109,8 +109,8 @@ pub struct InitReport {
 #[non_exhaustive]
 pub enum InitError {
     /// The site name is not allowed.
-    #[error("{0}")]
-    Site(String),
+    #[error(transparent)]
+    Site(#[from] crate::config::BadSiteName),
     /// No recipient was given.
     #[error("at least one --recipient age1… (the steward's) is required")]
     NoRecipient,

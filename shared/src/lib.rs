@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod auth;
 pub mod bundle;
+pub mod cli_support;
 pub mod config;
 pub mod deid;
 pub mod export;

@@ -36,7 +36,7 @@ fn through(dir: &Path, name: &str, bytes: &[u8]) -> dicom_object::DefaultDicomOb
     let done =
         deidentify_path(&path, &profile(), &UidPlaceholderKey::random()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut out = Vec::new();
-    done.write_to(&mut out).unwrap();
+    done.encoded.write_to(&mut out).unwrap();
     pseal::part10::survey(std::io::Cursor::new(&out), out.len() as u64).unwrap();
     dicom_object::from_reader(&out[128..]).unwrap()
 }
@@ -216,7 +216,7 @@ fn pydicom_un_sequence_file_is_read() {
     }
     let done = deidentify_path(&path, &profile(), &UidPlaceholderKey::random()).unwrap();
     let mut out = Vec::new();
-    done.write_to(&mut out).unwrap();
+    done.encoded.write_to(&mut out).unwrap();
     let reopened = dicom_object::from_reader(&out[128..]).unwrap();
     assert!(reopened.element(Tag(0x4453, 0x100C)).is_err());
     assert_eq!(

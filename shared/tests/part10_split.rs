@@ -53,24 +53,26 @@ fn check(dir: &Path, name: &str, bytes: &[u8]) -> bool {
 
     let done = deidentify_path(&path, &profile, &key).unwrap();
     let mut got = Vec::new();
-    done.write_to(&mut got).unwrap();
-    assert_eq!(got.len() as u64, done.len(), "{name}: len()");
+    done.encoded.write_to(&mut got).unwrap();
+    assert_eq!(got.len() as u64, done.encoded.len(), "{name}: len()");
     assert!(
         got == expected_bytes,
         "{name}: split output differs from whole-object output"
     );
     let mut via_reader = Vec::new();
-    std::io::copy(&mut done.reader().unwrap(), &mut via_reader).unwrap();
+    std::io::copy(&mut done.encoded.reader().unwrap(), &mut via_reader).unwrap();
     assert!(via_reader == expected_bytes, "{name}: reader() differs");
     let out = dir.join(format!("{name}.out"));
-    done.write_to_file(&mut std::fs::File::create(&out).unwrap()).unwrap();
+    done.encoded
+        .write_to_file(&mut std::fs::File::create(&out).unwrap())
+        .unwrap();
     assert!(
         std::fs::read(&out).unwrap() == expected_bytes,
         "{name}: write_to_file differs"
     );
     assert_eq!(done.actions, expected.actions, "{name}: action counts");
     assert_eq!(done.captured, expected.captured, "{name}: captured originals");
-    done.pixel_data.is_some()
+    done.encoded.pixel_data.is_some()
 }
 
 #[test]
@@ -112,7 +114,7 @@ fn de_identified_output_with_undefined_length_sequences_splits_again() {
     std::fs::write(&source, support::mr_instance(32)).unwrap();
     let done = deidentify_path(&source, &profile(), &UidPlaceholderKey::random()).unwrap();
     let mut bytes = Vec::new();
-    done.write_to(&mut bytes).unwrap();
+    done.encoded.write_to(&mut bytes).unwrap();
     assert!(
         bytes.windows(4).any(|w| w == [0xFE, 0xFF, 0xDD, 0xE0]),
         "has a sequence delimiter"

@@ -91,7 +91,10 @@ fn a_large_instance_is_opened_without_holding_its_pixels() {
 
     let (done, peak) = allocated_during(|| deidentify_path(&path, &profile, &key).unwrap());
     assert!(
-        done.pixel_data.as_ref().is_some_and(|p| p.len() > 8 * MIB as u64),
+        done.encoded
+            .pixel_data
+            .as_ref()
+            .is_some_and(|p| p.len() > 8 * MIB as u64),
         "pixel data is referred to in the file, not read"
     );
     assert!(

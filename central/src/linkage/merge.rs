@@ -275,29 +275,65 @@ pub fn accept(
     }
     let (a, b) = (link.earlier.patient_id, link.later.patient_id);
     refuse_same_site(store, &link)?;
-    let moves = plan(store, &link.domain, &[a, b], Some((a, b)), None)?;
-    check_bundles(kept, &moves)?;
-    let desired = store.clusters_around(&[a, b], Some((a, b)), None)?;
-    let into = desired.get(&a).copied().unwrap_or(a);
-    let from_row = [a, b]
-        .into_iter()
-        .map(|r| store.current_survivor(r))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .find(|s| *s != into)
-        .unwrap_or(b);
-    let into_p = pseudonym(store, into)?;
-    let from_p = pseudonym(store, from_row)?;
-    store.accept_link(
+    let steps = Decision {
         id,
-        &from_p,
-        &into_p,
-        &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": from_p, "merged_into": into_p }),
-    )?;
-    fault::point("link-decided");
-    let mut done = carry_out(store, archive, id, kept, progress)?;
-    done.resumed = resumed.resumed;
-    Ok(done)
+        link: &link,
+        join: Some((a, b)),
+        split: None,
+    };
+    steps.carry(store, archive, kept, progress, resumed, |store| {
+        let desired = store.clusters_around(&[a, b], Some((a, b)), None)?;
+        let into = desired.get(&a).copied().unwrap_or(a);
+        let from_row = [a, b]
+            .into_iter()
+            .map(|r| store.current_survivor(r))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .find(|s| *s != into)
+            .unwrap_or(b);
+        let into_p = pseudonym(store, into)?;
+        let from_p = pseudonym(store, from_row)?;
+        store.accept_link(
+            id,
+            &from_p,
+            &into_p,
+            &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": from_p, "merged_into": into_p }),
+        )?;
+        Ok(())
+    })
+}
+
+/// What accept and undo share: the link decided on and the clusters it makes (`join` two patient
+/// rows, or `split` the link's merge apart).
+struct Decision<'a> {
+    id: i64,
+    link: &'a links::Link,
+    join: Option<(i64, i64)>,
+    split: Option<i64>,
+}
+
+impl Decision<'_> {
+    /// Plans the moves, checks every bundle they re-key is kept (before anything changes), records
+    /// the decision with `record`, then carries it out; `resumed` is what finishing earlier
+    /// decisions did.
+    fn carry(
+        &self,
+        store: &mut Store,
+        archive: &Archive,
+        kept: &KeptBundles,
+        progress: &dyn Progress,
+        resumed: Carried,
+        record: impl FnOnce(&mut Store) -> Result<(), MergeError>,
+    ) -> Result<Carried, MergeError> {
+        let rows = [self.link.earlier.patient_id, self.link.later.patient_id];
+        let moves = plan(store, &self.link.domain, &rows, self.join, self.split)?;
+        check_bundles(kept, &moves)?;
+        record(store)?;
+        fault::point("link-decided");
+        let mut done = carry_out(store, archive, self.id, kept, progress)?;
+        done.resumed = resumed.resumed;
+        Ok(done)
+    }
 }
 
 /// Undoes accepted link `id`: the patients get their own pseudonyms and date offsets again.
@@ -321,17 +357,19 @@ pub fn undo(
             })
         }
     }
-    let (a, b) = (link.earlier.patient_id, link.later.patient_id);
-    let moves = plan(store, &link.domain, &[a, b], None, Some(id))?;
-    check_bundles(kept, &moves)?;
-    store.undo_link(
+    let steps = Decision {
         id,
-        &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": link.merged_from, "merged_into": link.merged_into }),
-    )?;
-    fault::point("link-decided");
-    let mut done = carry_out(store, archive, id, kept, progress)?;
-    done.resumed = resumed.resumed;
-    Ok(done)
+        link: &link,
+        join: None,
+        split: Some(id),
+    };
+    steps.carry(store, archive, kept, progress, resumed, |store| {
+        store.undo_link(
+            id,
+            &serde_json::json!({ "link": id, "domain": link.domain, "merged_from": link.merged_from, "merged_into": link.merged_into }),
+        )?;
+        Ok(())
+    })
 }
 
 /// Rejects queued link `id`: the two stay two patients (nothing in the archive changes).
@@ -475,12 +513,12 @@ fn rekey_bundle(
             reason: "its identity record belongs to another bundle".into(),
         });
     }
-    let pseudonym_text = target.pseudonym.to_string();
     let secrets = store.secrets();
     let archive_uid = |uid: &str| secrets.archive_uid(domain, uid);
     let ctx = RekeyContext {
         pseudonym: &target.pseudonym,
         date_offset_days: target.date_offset_days,
+        domain,
         archive_uid: &archive_uid,
     };
     let mut rows = Vec::with_capacity(verified.instances().len());
@@ -493,14 +531,13 @@ fn rekey_bundle(
                 path: p.clone(),
                 reason: format!("the identity record does not list {entry} in order"),
             })?;
-        let rekeyed = rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| MergeError::Rekey {
-            path: p.clone(),
-            source,
-        })?;
-        let f = rekeyed.fields.clone();
-        let rel = Archive::instance_path(&pseudonym_text, &f.study_uid, &f.series_uid, &f.sop_uid);
+        let (rekeyed, row) =
+            rekey::rekey_file(staged, entry, &record.captured, &ctx).map_err(|source| MergeError::Rekey {
+                path: p.clone(),
+                source,
+            })?;
         batch
-            .write(&rel, |file| rekeyed.write_to_file(file))
+            .write(&row.path, |file| rekeyed.write_to_file(file))
             .map_err(|source| MergeError::Archive {
                 path: archive.dir().to_path_buf(),
                 source,
@@ -508,7 +545,7 @@ fn rekey_bundle(
         drop(rekeyed);
         let _ = std::fs::remove_file(staged);
         fault::point("link-archive-file");
-        rows.push(IndexRow::new(&pseudonym_text, domain, rel, f));
+        rows.push(row);
         progress.event(Event::Advance { n: 1 });
     }
     Ok(rows)

@@ -297,15 +297,13 @@ pub fn publish(
         drop(answer_tx);
 
         let mut batch = Batch::new();
-        let flush = |batch: &mut Batch| -> Result<(), String> {
+        let flush = |batch: &mut Batch| -> Result<(), FlushError> {
             if batch.is_empty() {
                 return Ok(());
             }
             let mut full = std::mem::take(batch);
-            full.finish().map_err(|e| e.to_string())?;
-            batch_tx
-                .send(full)
-                .map_err(|_| "the sending threads stopped".to_string())
+            full.finish().map_err(FlushError::Encode)?;
+            batch_tx.send(full).map_err(|_| FlushError::SendersStopped)
         };
         for entry in entries {
             while let Ok(answer) = answer_rx.try_recv() {
@@ -371,7 +369,7 @@ pub fn publish(
                         || (!batch.is_empty() && batch.bytes() as u64 + size > options.batch_bytes)
                     {
                         if let Err(e) = flush(&mut batch) {
-                            stop = Some(e);
+                            stop = Some(e.to_string());
                             break;
                         }
                     }
@@ -391,7 +389,7 @@ pub fn publish(
         }
         if stop.is_none() {
             if let Err(e) = flush(&mut batch) {
-                stop = Some(e);
+                stop = Some(e.to_string());
             }
         }
         drop(batch);
@@ -436,4 +434,15 @@ pub fn publish(
         summary.verify = Some(verify::compare(server, &rows)?);
     }
     Ok(summary)
+}
+
+/// Why a full batch could not be handed to the sending threads.
+#[derive(Debug, thiserror::Error)]
+enum FlushError {
+    /// The multipart body could not be closed.
+    #[error("{0}")]
+    Encode(std::io::Error),
+    /// Every sending thread has ended (their own error is reported first).
+    #[error("the sending threads stopped")]
+    SendersStopped,
 }

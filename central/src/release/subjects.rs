@@ -178,9 +178,9 @@ const CONTRAST_TAGS: [dicom_core::Tag; 8] = [
 ];
 
 /// Reads the attributes of the archived instance `path` (header only).
-pub fn read_header(path: &Path) -> Result<SeriesHeader, String> {
+pub fn read_header(path: &Path) -> Result<SeriesHeader, pseal::part10::OpenError> {
     use crate::rekey::element_text;
-    let (obj, _) = pseal::part10::open_split(path).map_err(|e| e.to_string())?;
+    let (obj, _) = pseal::part10::open_split(path)?;
     let multi = |tag| -> Vec<String> {
         obj.element(tag)
             .ok()

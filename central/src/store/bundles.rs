@@ -34,34 +34,24 @@ impl Store {
         domain: &str,
         repairing: bool,
     ) -> Result<(), StoreError> {
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let secrets = &self.secrets;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute(
-            // A repair finds the bundle recorded already and keeps that record.
-            "INSERT OR IGNORE INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
-            params![bundle_id, digest, site, owner, rows.len() as i64, now(), domain],
-        )
-        .map_err(db)?;
-        super::instances::insert(&tx, patient_id, bundle_id, rows).map_err(db)?;
-        // index.csv is rewritten after the commit; until then it is stale, and a crash in between
-        // must not leave it so: the flag makes the next import rewrite it.
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
-            [],
-        )
-        .map_err(db)?;
-        let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
-        let action = if repairing { "repair" } else { "import" };
-        audit::append(&tx, secrets, action, &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() })).map_err(db)?;
-        tx.commit().map_err(db)
+        self.write_tx(|tx, secrets| {
+            tx.execute(
+                // A repair finds the bundle recorded already and keeps that record.
+                "INSERT OR IGNORE INTO bundles (bundle_id, domain, manifest_sha256, site, patient_id, instances, imported_at) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)",
+                params![bundle_id, digest, site, owner, rows.len() as i64, now(), domain],
+            )?;
+            super::instances::insert(tx, patient_id, bundle_id, rows)?;
+            // index.csv is rewritten after the commit; until then it is stale, and a crash in between
+            // must not leave it so: the flag makes the next import rewrite it.
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
+                [],
+            )?;
+            let pseudonym = rows.first().map(|r| r.pseudonym.clone()).unwrap_or_default();
+            let action = if repairing { "repair" } else { "import" };
+            audit::append(tx, secrets, action, &serde_json::json!({ "bundle_id": bundle_id, "site": site, "domain": domain, "pseudonym": pseudonym, "instances": rows.len() }))?;
+            Ok(())
+        })
     }
 
     /// True when index.csv may be older than the store (an import committed since it was written).

@@ -43,6 +43,28 @@ pub struct DomainInfo {
     pub instances: u64,
 }
 
+/// A `--domain` the store does not have.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnknownDomain {
+    /// A look-up or release in a domain the store does not have.
+    #[error("this store has no domain '{domain}' (its domains: {known}); `pseal-central domains` lists them")]
+    NotInStore {
+        /// The domain asked for.
+        domain: String,
+        /// The store's domains, comma-separated.
+        known: String,
+    },
+    /// An import into a new domain without `--new-domain`.
+    #[error("this store has no domain '{domain}' yet (its domains: {known}); if you mean to start a new pseudonym domain, add --new-domain")]
+    NewWithoutFlag {
+        /// The domain asked for.
+        domain: String,
+        /// The store's domains, comma-separated.
+        known: String,
+    },
+}
+
 impl Store {
     /// Every domain of the store with its counts, `default` always included, by name.
     pub fn domains(&self) -> Result<Vec<DomainInfo>, StoreError> {
@@ -104,14 +126,18 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         if !creating {
-            return Err(StoreError::Refused(format!(
-                "this store has no domain '{domain}' (its domains: {known}); `pseal-central domains` lists them"
-            )));
+            return Err(UnknownDomain::NotInStore {
+                domain: domain.to_string(),
+                known,
+            }
+            .into());
         }
         if !new_domain {
-            return Err(StoreError::Refused(format!(
-                "this store has no domain '{domain}' yet (its domains: {known}); if you mean to start a new pseudonym domain, add --new-domain"
-            )));
+            return Err(UnknownDomain::NewWithoutFlag {
+                domain: domain.to_string(),
+                known,
+            }
+            .into());
         }
         Ok(())
     }

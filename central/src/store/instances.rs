@@ -7,7 +7,7 @@
 
 use super::{Store, StoreError};
 use crate::archive::IndexRow;
-use crate::rekey::InstanceDetails;
+use crate::rekey::details_of;
 use chrono::NaiveDate;
 use rusqlite::{params, Transaction};
 use std::path::Path;
@@ -199,10 +199,10 @@ impl Store {
             let tx = self.conn.transaction().map_err(db)?;
             for rel in &batch {
                 let details = match pseal::part10::open_split(&archive_dir.join(rel)) {
-                    Ok((object, _)) => InstanceDetails::of(&object),
+                    Ok((object, _)) => details_of(&object),
                     Err(_) => {
                         unreadable += 1;
-                        InstanceDetails::default()
+                        IndexRow::default()
                     }
                 };
                 tx.execute(

@@ -311,10 +311,10 @@ impl Store {
             .map_err(|e| self.db_err(e))?;
         let pseudonym: Pseudonym = text
             .parse()
-            .map_err(|e| StoreError::Refused(format!("stored pseudonym {text} is malformed: {e}")))?;
+            .map_err(|e| StoreError::Damaged(format!("stored pseudonym {text} is malformed: {e}")))?;
         let (_, identity) = self
             .open_identity(&pseudonym)?
-            .ok_or_else(|| StoreError::Refused(format!("patient row {id} vanished")))?;
+            .ok_or_else(|| StoreError::Damaged(format!("patient row {id} vanished")))?;
         Ok(PatientRef {
             id,
             pseudonym,
@@ -340,7 +340,7 @@ impl Store {
         ids.into_iter()
             .map(|id| {
                 self.link(id)?
-                    .ok_or_else(|| StoreError::Refused(format!("link {id} vanished")))
+                    .ok_or_else(|| StoreError::Damaged(format!("link {id} vanished")))
             })
             .collect()
     }
@@ -374,7 +374,7 @@ impl Store {
             return Ok(None);
         };
         let scores: FieldScores = serde_json::from_str(&scores)
-            .map_err(|e| StoreError::Refused(format!("the scores of link {id} are damaged: {e}")))?;
+            .map_err(|e| StoreError::Damaged(format!("the scores of link {id} are damaged: {e}")))?;
         Ok(Some(Link {
             id,
             domain,
@@ -485,7 +485,7 @@ impl Store {
         rows.iter()
             .map(|t| {
                 t.parse()
-                    .map_err(|e| StoreError::Refused(format!("stored pseudonym {t} is malformed: {e}")))
+                    .map_err(|e| StoreError::Damaged(format!("stored pseudonym {t} is malformed: {e}")))
             })
             .collect()
     }
@@ -653,9 +653,9 @@ fn linkage_aad(patient_id: i64) -> Vec<u8> {
 fn open_encoded(secrets: &StoreSecrets, patient_id: i64, sealed: &[u8]) -> Result<Encoded, StoreError> {
     let plain = secrets
         .open_row(&linkage_aad(patient_id), sealed)
-        .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))?;
+        .map_err(|e| StoreError::Damaged(format!("the linkage record of patient row {patient_id}: {e}")))?;
     Encoded::from_bytes(&plain)
-        .map_err(|e| StoreError::Refused(format!("the linkage record of patient row {patient_id}: {e}")))
+        .map_err(|e| StoreError::Damaged(format!("the linkage record of patient row {patient_id}: {e}")))
 }
 
 /// The candidates of `probe` in `domain`: stored patients of other sites sharing a blocking
@@ -768,7 +768,7 @@ fn link_in(
     let decision = linkage::decide(found, &policy);
     let sealed = secrets
         .seal_row(&linkage_aad(patient.id), &encoded.to_bytes())
-        .map_err(|e| LinkError::Store(StoreError::Refused(e)))?;
+        .map_err(|e| LinkError::Store(StoreError::Damaged(e.to_string())))?;
     tx.execute(
         "INSERT INTO linkage_records (patient_id, site, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![patient.id, site, sealed, now()],

@@ -164,19 +164,11 @@ impl Store {
         action: &str,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let secrets = &self.secrets;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        tx.execute(sql, values).map_err(db)?;
-        audit::append(&tx, secrets, action, detail).map_err(db)?;
-        tx.commit().map_err(db)
+        self.write_tx(|tx, secrets| {
+            tx.execute(sql, values)?;
+            audit::append(tx, secrets, action, detail)?;
+            Ok(())
+        })
     }
 
     /// In one transaction: moves the instance rows of each bundle in `moved`, records the paths
@@ -190,73 +182,54 @@ impl Store {
         seeds: &[i64],
         moved: &[MovedBundle<'_>],
     ) -> Result<(usize, usize), StoreError> {
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let secrets = &self.secrets;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let (mut bundles, mut instances) = (0, 0);
-        for m in moved {
-            let old: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached("SELECT path FROM instances WHERE bundle_id = ?1 AND patient_id = ?2")
-                    .map_err(db)?;
-                let found = stmt
-                    .query_map(params![m.bundle_id, m.from], |r| r.get(0))
-                    .map_err(db)?
-                    .collect::<Result<_, _>>()
-                    .map_err(db)?;
-                found
-            };
-            tx.execute(
-                "DELETE FROM instances WHERE bundle_id = ?1 AND patient_id = ?2",
-                params![m.bundle_id, m.from],
-            )
-            .map_err(db)?;
-            super::instances::insert(&tx, m.to, m.bundle_id, m.rows).map_err(db)?;
-            for r in m.rows {
-                tx.execute("DELETE FROM archive_cleanup WHERE path = ?1", params![r.path])
-                    .map_err(db)?;
-            }
-            for o in old {
+        self.write_tx(|tx, secrets| {
+            let (mut bundles, mut instances) = (0, 0);
+            for m in moved {
+                let old: Vec<String> = {
+                    let mut stmt = tx
+                        .prepare_cached("SELECT path FROM instances WHERE bundle_id = ?1 AND patient_id = ?2")?;
+                    let found = stmt
+                        .query_map(params![m.bundle_id, m.from], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    found
+                };
                 tx.execute(
-                    "INSERT OR IGNORE INTO archive_cleanup (path) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM instances WHERE path = ?1)",
-                    params![o],
-                )
-                .map_err(db)?;
+                    "DELETE FROM instances WHERE bundle_id = ?1 AND patient_id = ?2",
+                    params![m.bundle_id, m.from],
+                )?;
+                super::instances::insert(tx, m.to, m.bundle_id, m.rows)?;
+                for r in m.rows {
+                    tx.execute("DELETE FROM archive_cleanup WHERE path = ?1", params![r.path])?;
+                }
+                for o in old {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO archive_cleanup (path) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM instances WHERE path = ?1)",
+                        params![o],
+                    )?;
+                }
+                bundles += 1;
+                instances += m.rows.len();
             }
-            bundles += 1;
-            instances += m.rows.len();
-        }
-        links::recompute_aliases(&tx, seeds).map_err(db)?;
-        tx.execute(
-            "UPDATE links SET pending = CASE WHEN EXISTS (SELECT 1 FROM archive_cleanup) THEN 'cleanup' ELSE NULL END WHERE id = ?1",
-            params![id],
-        )
-        .map_err(db)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
-            [],
-        )
-        .map_err(db)?;
-        let status: String = tx
-            .query_row("SELECT status FROM links WHERE id = ?1", params![id], |r| r.get(0))
-            .map_err(db)?;
-        let action = if status == "linked" { "link-merge" } else { "link-split" };
-        audit::append(
-            &tx,
-            secrets,
-            action,
-            &serde_json::json!({ "link": id, "domain": domain, "bundles": bundles, "instances": instances }),
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok((bundles, instances))
+            links::recompute_aliases(tx, seeds)?;
+            tx.execute(
+                "UPDATE links SET pending = CASE WHEN EXISTS (SELECT 1 FROM archive_cleanup) THEN 'cleanup' ELSE NULL END WHERE id = ?1",
+                params![id],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('index_dirty', '1') ON CONFLICT(key) DO UPDATE SET value = '1'",
+                [],
+            )?;
+            let status: String = tx
+                .query_row("SELECT status FROM links WHERE id = ?1", params![id], |r| r.get(0))?;
+            let action = if status == "linked" { "link-merge" } else { "link-split" };
+            audit::append(
+                tx,
+                secrets,
+                action,
+                &serde_json::json!({ "link": id, "domain": domain, "bundles": bundles, "instances": instances }),
+            )?;
+            Ok((bundles, instances))
+        })
     }
 
     /// The archive files recorded for removal that no instance row holds any more, in order.
@@ -275,17 +248,12 @@ impl Store {
 
     /// Clears the removal list and every link's `cleanup` mark, once the files are gone.
     pub fn clear_cleanup(&mut self) -> Result<(), StoreError> {
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        // Every recorded path is now either removed or held by an instance row again.
-        tx.execute("DELETE FROM archive_cleanup", []).map_err(db)?;
-        tx.execute("UPDATE links SET pending = NULL WHERE pending = 'cleanup'", [])
-            .map_err(db)?;
-        tx.commit().map_err(db)
+        self.write_tx(|tx, _| {
+            // Every recorded path is now either removed or held by an instance row again.
+            tx.execute("DELETE FROM archive_cleanup", [])?;
+            tx.execute("UPDATE links SET pending = NULL WHERE pending = 'cleanup'", [])?;
+            Ok(())
+        })
     }
 
     /// The carried-out merge decisions of `domain` decided or undone at or after `since` (Unix

@@ -95,9 +95,25 @@ pub enum StoreError {
     /// Linkage thresholds out of order or range.
     #[error(transparent)]
     Thresholds(#[from] crate::linkage::BadThresholds),
-    /// A request the store refuses (e.g. enrolling a key of another site).
+    /// The archive folder is not this store's (or cannot be checked).
+    #[error(transparent)]
+    Archive(#[from] crate::archive::BindError),
+    /// A site name that is not one.
+    #[error(transparent)]
+    SiteName(#[from] pseal::config::BadSiteName),
+    /// A site key the store will not enrol or revoke as asked.
+    #[error(transparent)]
+    SiteKey(#[from] sites::KeyRefused),
+    /// An import into a domain the store does not have, without `--new-domain`.
+    #[error(transparent)]
+    UnknownDomain(#[from] domains::UnknownDomain),
+    /// Minting kept finding taken pseudonyms (only a broken random number generator does that).
+    #[error("could not mint a unique pseudonym after 16 tries (the random number generator is broken)")]
+    MintExhausted,
+    /// Something the store holds does not read back (an altered or damaged database; the text
+    /// names the row, never an identity).
     #[error("{0}")]
-    Refused(String),
+    Damaged(String),
 }
 
 /// An open store, with its identity unlocked and secrets available.
@@ -176,9 +192,9 @@ impl Store {
         let secrets = StoreSecrets::generate();
         let mut recipients = vec![identity.recipient()];
         recipients.extend(backups.iter().cloned());
-        let sealed = secrets.seal(&recipients).map_err(|reason| StoreError::Secrets {
+        let sealed = secrets.seal(&recipients).map_err(|e| StoreError::Secrets {
             path: db_path.to_path_buf(),
-            reason,
+            reason: e.to_string(),
         })?;
         let tx = conn.transaction().map_err(db)?;
         tx.execute_batch(schema::SCHEMA).map_err(db)?;
@@ -262,9 +278,9 @@ impl Store {
             path: db_path.clone(),
             reason: e.to_string(),
         })?;
-        let secrets = StoreSecrets::open(&sealed, &identity).map_err(|reason| StoreError::Secrets {
+        let secrets = StoreSecrets::open(&sealed, &identity).map_err(|e| StoreError::Secrets {
             path: db_path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         // A store made before linkage gains its (empty) linkage tables on first open.
         conn.execute_batch(links::SCHEMA).map_err(db)?;
@@ -315,9 +331,9 @@ impl Store {
             return Ok(false);
         }
         all.push(recipient.clone());
-        let sealed = self.secrets.seal(&all).map_err(|reason| StoreError::Secrets {
+        let sealed = self.secrets.seal(&all).map_err(|e| StoreError::Secrets {
             path: db_path.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         let tx = self.conn.transaction().map_err(db)?;
         tx.execute(
@@ -428,5 +444,35 @@ impl Store {
             path: self.db_path(),
             source,
         }
+    }
+
+    /// Runs `body` in one write transaction (taking the write lock at its start, so two
+    /// writers wait rather than fail half-way) and commits it; any error rolls it back and is
+    /// reported with the database's path. `body` gets the store's secrets for audit entries
+    /// and sealed rows.
+    pub(crate) fn write_tx<T>(
+        &mut self,
+        body: impl FnOnce(&rusqlite::Transaction<'_>, &StoreSecrets) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = self.db_path();
+        let db = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        let (tx, secrets) = self.begin_write()?;
+        let value = body(&tx, secrets).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(value)
+    }
+
+    /// Starts a write transaction (taking the write lock now) and lends the secrets beside it;
+    /// dropping the transaction rolls it back.
+    pub(crate) fn begin_write(&mut self) -> Result<(rusqlite::Transaction<'_>, &StoreSecrets), StoreError> {
+        let path = self.db_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| StoreError::Database { path, source })?;
+        Ok((tx, &self.secrets))
     }
 }

@@ -51,19 +51,12 @@ impl Store {
     /// Finds the patient (domain, site, local ID) or mints a pseudonym for it, in one transaction.
     pub fn lookup_or_mint(&mut self, domain: &str, site: &str, local_id: &LocalId) -> Result<PatientRef, StoreError> {
         let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let patient = find_or_mint(&tx, &self.secrets, domain, site, local_id).map_err(|e| e.into_store(&path))?;
+        let (tx, secrets) = self.begin_write()?;
+        let patient = find_or_mint(&tx, secrets, domain, site, local_id).map_err(|e| e.into_store(&path))?;
         // A look-up that found the patient changed nothing: dropping the transaction rolls back
         // without a sync.
         if patient.minted {
-            tx.commit().map_err(db)?;
+            tx.commit().map_err(|source| StoreError::Database { path, source })?;
         }
         Ok(patient)
     }
@@ -109,7 +102,7 @@ impl Store {
             .map_err(|e| self.db_err(e))?;
         text.map(|t| {
             t.parse()
-                .map_err(|e| StoreError::Refused(format!("stored pseudonym {t} is malformed: {e}")))
+                .map_err(|e| StoreError::Damaged(format!("stored pseudonym {t} is malformed: {e}")))
         })
         .transpose()
     }
@@ -153,16 +146,18 @@ fn open_sealed(
 ) -> Result<SealedIdentity, StoreError> {
     let plain = secrets
         .open_row(index, sealed)
-        .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym}: {e}")))?;
+        .map_err(|e| StoreError::Damaged(format!("the sealed identity of {pseudonym}: {e}")))?;
     ciborium::from_reader(plain.as_slice())
-        .map_err(|e| StoreError::Refused(format!("the sealed identity of {pseudonym} is damaged: {e}")))
+        .map_err(|e| StoreError::Damaged(format!("the sealed identity of {pseudonym} is damaged: {e}")))
 }
 
 fn seal_identity(secrets: &super::StoreSecrets, index: &[u8], id: &SealedIdentity) -> Result<Vec<u8>, StoreError> {
     let mut plain = zeroize::Zeroizing::new(Vec::new());
-    ciborium::into_writer(id, &mut *plain).map_err(|e| StoreError::Refused(e.to_string()))?;
+    ciborium::into_writer(id, &mut *plain).map_err(|e| StoreError::Damaged(e.to_string()))?;
     // The blind index is the associated data: a sealed identity moved to another row does not open.
-    secrets.seal_row(index, &plain).map_err(StoreError::Refused)
+    secrets
+        .seal_row(index, &plain)
+        .map_err(|e| StoreError::Damaged(e.to_string()))
 }
 
 /// One transaction of look-up-or-mint for a batch.
@@ -227,7 +222,7 @@ fn find_or_mint(
         .map_err(MintError::Db)?;
     if let Some((id, text, sealed)) = found {
         let pseudonym: Pseudonym = text.parse().map_err(|e| {
-            MintError::Store(StoreError::Refused(format!(
+            MintError::Store(StoreError::Damaged(format!(
                 "stored pseudonym {text} is malformed: {e}"
             )))
         })?;
@@ -269,7 +264,5 @@ fn find_or_mint(
             });
         }
     }
-    Err(MintError::Store(StoreError::Refused(
-        "could not mint a unique pseudonym after 16 tries (the random number generator is broken)".into(),
-    )))
+    Err(MintError::Store(StoreError::MintExhausted))
 }

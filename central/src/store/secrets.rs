@@ -7,6 +7,40 @@ use sha2::Sha256;
 use std::io::{Read, Write};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// Why the store's secrets, or a row sealed with them, could not be sealed or opened. The store
+/// attaches the database's path (`StoreError::Secrets`) or the row it was reading.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsError {
+    /// age could not set up encryption to the recipients.
+    #[error("{0}")]
+    Encrypt(#[from] age::EncryptError),
+    /// age could not decrypt the secrets with this identity.
+    #[error("{0}")]
+    Decrypt(#[from] age::DecryptError),
+    /// Reading or writing the age stream failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The secrets could not be encoded.
+    #[error("{0}")]
+    Encode(#[from] ciborium::ser::Error<std::io::Error>),
+    /// The decrypted secrets are not a valid record.
+    #[error("{0}")]
+    Decode(#[from] ciborium::de::Error<std::io::Error>),
+    /// Secrets written by a newer pseal.
+    #[error("unsupported secrets version {0}")]
+    Version(u32),
+    /// A sealed row shorter than its nonce.
+    #[error("sealed row too short")]
+    RowTooShort,
+    /// A sealed row that does not open with its row's identity.
+    #[error("the sealed row does not open (altered, or moved from another row)")]
+    RowAltered,
+    /// The cipher refused to seal (it never does for in-memory rows).
+    #[error("{0}")]
+    Seal(chacha20poly1305::aead::Error),
+}
+
 /// Keys that never leave the store in clear.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct StoreSecrets {
@@ -40,29 +74,26 @@ impl StoreSecrets {
         }
     }
 
-    pub(crate) fn seal(&self, recipients: &[StewardRecipient]) -> Result<Vec<u8>, String> {
+    pub(crate) fn seal(&self, recipients: &[StewardRecipient]) -> Result<Vec<u8>, SecretsError> {
         let ages: Vec<age::x25519::Recipient> = recipients.iter().map(StewardRecipient::age_recipient).collect();
-        let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| e.to_string())?;
+        let enc = age::Encryptor::with_recipients(ages.iter().map(|r| r as &dyn age::Recipient))?;
         let mut out = Vec::new();
-        let mut w = enc.wrap_output(&mut out).map_err(|e| e.to_string())?;
+        let mut w = enc.wrap_output(&mut out)?;
         let mut plain = zeroize::Zeroizing::new(Vec::new());
-        ciborium::into_writer(self, &mut *plain).map_err(|e| e.to_string())?;
-        w.write_all(&plain).map_err(|e| e.to_string())?;
-        w.finish().map_err(|e| e.to_string())?;
+        ciborium::into_writer(self, &mut *plain)?;
+        w.write_all(&plain)?;
+        w.finish()?;
         Ok(out)
     }
 
-    pub(crate) fn open(sealed: &[u8], identity: &StewardIdentity) -> Result<StoreSecrets, String> {
-        let dec = age::Decryptor::new(sealed).map_err(|e| e.to_string())?;
-        let mut r = dec
-            .decrypt(std::iter::once(identity.age_identity() as &dyn age::Identity))
-            .map_err(|e| e.to_string())?;
+    pub(crate) fn open(sealed: &[u8], identity: &StewardIdentity) -> Result<StoreSecrets, SecretsError> {
+        let dec = age::Decryptor::new(sealed)?;
+        let mut r = dec.decrypt(std::iter::once(identity.age_identity() as &dyn age::Identity))?;
         let mut plain = zeroize::Zeroizing::new(Vec::new());
-        r.read_to_end(&mut plain).map_err(|e| e.to_string())?;
-        let s: StoreSecrets = ciborium::from_reader(plain.as_slice()).map_err(|e| e.to_string())?;
+        r.read_to_end(&mut plain)?;
+        let s: StoreSecrets = ciborium::from_reader(plain.as_slice())?;
         if s.version != 1 {
-            return Err(format!("unsupported secrets version {}", s.version));
+            return Err(SecretsError::Version(s.version));
         }
         Ok(s)
     }
@@ -107,31 +138,31 @@ impl StoreSecrets {
     }
 
     /// Seals `plain` for the row identified by `aad` (random 24-byte nonce, prepended).
-    pub fn seal_row(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn seal_row(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, SecretsError> {
         use chacha20poly1305::aead::{Aead, KeyInit, Payload};
         let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.identity_key).into());
         let mut nonce = [0u8; 24];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
         let ct = cipher
             .encrypt((&nonce).into(), Payload { msg: plain, aad })
-            .map_err(|e| e.to_string())?;
+            .map_err(SecretsError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
     }
 
     /// Opens a row sealed by [`StoreSecrets::seal_row`] with the same `aad`.
-    pub fn open_row(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    pub fn open_row(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, SecretsError> {
         use chacha20poly1305::aead::{Aead, KeyInit, Payload};
         if sealed.len() < 24 {
-            return Err("sealed row too short".into());
+            return Err(SecretsError::RowTooShort);
         }
         let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.identity_key).into());
         let (nonce, ct) = sealed.split_at(24);
         cipher
             .decrypt(nonce.into(), Payload { msg: ct, aad })
             .map(zeroize::Zeroizing::new)
-            .map_err(|_| "the sealed row does not open (altered, or moved from another row)".to_string())
+            .map_err(|_| SecretsError::RowAltered)
     }
 
     /// The chained MAC of one audit entry.

@@ -32,36 +32,81 @@ pub struct SiteKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// Why the store will not enrol or revoke a site key as asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyRefused {
+    /// Enrolling a key that was revoked.
+    #[error("key {key} was revoked for site {site}; a revoked key cannot be enrolled again (make a new key with `pseal init`)")]
+    Revoked {
+        /// The key (`psealsite1…`).
+        key: String,
+        /// The site asked for.
+        site: String,
+    },
+    /// Enrolling a key another site holds.
+    #[error("key {key} is already enrolled for site {other}; each workstation key belongs to one site")]
+    EnrolledElsewhere {
+        /// The key.
+        key: String,
+        /// The site that holds it.
+        other: String,
+    },
+    /// Revoking a key for a site that does not hold it.
+    #[error("key {key} belongs to site {other}, not {site}")]
+    OfOtherSite {
+        /// The key.
+        key: String,
+        /// The site that holds it.
+        other: String,
+        /// The site asked for.
+        site: String,
+    },
+    /// Revoking a key that was never enrolled.
+    #[error("key {key} is not enrolled for site {site}")]
+    NotEnrolled {
+        /// The key.
+        key: String,
+        /// The site asked for.
+        site: String,
+    },
+}
+
 impl Store {
     /// Enrols `key` for `site`. Returns false when it was already enrolled for that site.
     pub fn enroll(&mut self, site: &str, key: &SitePublicKey) -> Result<bool, StoreError> {
-        pseal::config::validate_site_name(site).map_err(StoreError::Refused)?;
+        pseal::config::validate_site_name(site)?;
         match self.site_status(site, key)? {
             SiteStatus::Enrolled => return Ok(false),
-            SiteStatus::Revoked => return Err(StoreError::Refused(format!("key {key} was revoked for site {site}; a revoked key cannot be enrolled again (make a new key with `pseal init`)"))),
-            SiteStatus::OtherSite(other) => return Err(StoreError::Refused(format!("key {key} is already enrolled for site {other}; each workstation key belongs to one site"))),
+            SiteStatus::Revoked => {
+                return Err(KeyRefused::Revoked {
+                    key: key.to_string(),
+                    site: site.to_string(),
+                }
+                .into())
+            }
+            SiteStatus::OtherSite(other) => {
+                return Err(KeyRefused::EnrolledElsewhere {
+                    key: key.to_string(),
+                    other,
+                }
+                .into())
+            }
             SiteStatus::Unknown => {}
         }
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)",
-            params![key.to_string(), site, now()],
-        )
-        .map_err(db)?;
-        audit::append(
-            &tx,
-            &self.secrets,
-            "enroll",
-            &serde_json::json!({ "site": site, "key": key.to_string() }),
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(true)
+        self.write_tx(|tx, secrets| {
+            tx.execute(
+                "INSERT INTO sites (site_key, site, enrolled_at) VALUES (?1, ?2, ?3)",
+                params![key.to_string(), site, now()],
+            )?;
+            audit::append(
+                tx,
+                secrets,
+                "enroll",
+                &serde_json::json!({ "site": site, "key": key.to_string() }),
+            )?;
+            Ok(true)
+        })
     }
 
     /// Revokes `key` for `site`: later bundles made with it are refused.
@@ -70,35 +115,34 @@ impl Store {
             SiteStatus::Enrolled => {}
             SiteStatus::Revoked => return Ok(()),
             SiteStatus::OtherSite(other) => {
-                return Err(StoreError::Refused(format!(
-                    "key {key} belongs to site {other}, not {site}"
-                )))
+                return Err(KeyRefused::OfOtherSite {
+                    key: key.to_string(),
+                    other,
+                    site: site.to_string(),
+                }
+                .into())
             }
             SiteStatus::Unknown => {
-                return Err(StoreError::Refused(format!(
-                    "key {key} is not enrolled for site {site}"
-                )))
+                return Err(KeyRefused::NotEnrolled {
+                    key: key.to_string(),
+                    site: site.to_string(),
+                }
+                .into())
             }
         }
-        let path = self.db_path();
-        let db = |source| StoreError::Database {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2",
-            params![now(), key.to_string()],
-        )
-        .map_err(db)?;
-        audit::append(
-            &tx,
-            &self.secrets,
-            "revoke",
-            &serde_json::json!({ "site": site, "key": key.to_string() }),
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        self.write_tx(|tx, secrets| {
+            tx.execute(
+                "UPDATE sites SET revoked_at = ?1 WHERE site_key = ?2",
+                params![now(), key.to_string()],
+            )?;
+            audit::append(
+                tx,
+                secrets,
+                "revoke",
+                &serde_json::json!({ "site": site, "key": key.to_string() }),
+            )?;
+            Ok(())
+        })
     }
 
     /// The status of (site, key).

@@ -63,6 +63,11 @@ pub struct Entry {
     pub sha256: Vec<u8>,
 }
 
+/// Why `manifest.cbor` could not be decoded (the reader names the bundle and the entry).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ManifestError(#[from] ciborium::de::Error<std::io::Error>);
+
 impl Manifest {
     /// Encodes as CBOR.
     pub fn to_cbor(&self) -> Vec<u8> {
@@ -73,8 +78,8 @@ impl Manifest {
     }
 
     /// Decodes CBOR.
-    pub fn from_cbor(bytes: &[u8]) -> Result<Manifest, String> {
-        ciborium::from_reader(bytes).map_err(|e| e.to_string())
+    pub fn from_cbor(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        Ok(ciborium::from_reader(bytes)?)
     }
 
     /// Number of instance entries.

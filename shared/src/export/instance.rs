@@ -4,22 +4,18 @@
 //! is copied after them as it is (see [`crate::part10`]), so memory does not grow with file size.
 
 use crate::deid::{self, ActionCounts, Captured, DeidError, Profile, TakenAction, UidPlaceholderKey};
-use crate::part10::{self, PixelTail};
+use crate::part10::{self, SplitInstance};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read, Write};
 use std::path::Path;
 
 /// Pixel Data (7FE0,0010), as the engine counts it when it keeps it.
 const PIXEL_DATA: u32 = 0x7FE0_0010;
 
-/// One de-identified instance, ready to be written: `head` followed by `pixel_data`.
+/// One de-identified instance, ready to be written, with what the profile took from it.
 pub struct DoneInstance {
-    /// The encoded Part 10 file (zeroed preamble, regenerated meta, de-identified attributes) up
-    /// to Pixel Data; the whole file when `pixel_data` is `None`.
-    pub head: Vec<u8>,
-    /// The input's trailing Pixel Data element, copied verbatim after `head`.
-    pub pixel_data: Option<PixelTail>,
+    /// The encoded instance: zeroed preamble, regenerated meta, de-identified attributes, then
+    /// the input's Pixel Data element verbatim.
+    pub encoded: SplitInstance,
     /// Originals for the sealed identity record.
     pub captured: Captured,
     /// What the profile did, for the report.
@@ -27,44 +23,6 @@ pub struct DoneInstance {
     /// The SOP Class UID when pseal's IOD tables do not hold it (the combined codes then took the
     /// Type-blind alternative; see `deid::Deidentified::iod`), for the review report.
     pub without_iod: Option<String>,
-}
-
-impl DoneInstance {
-    /// Size of the encoded instance in bytes.
-    pub fn len(&self) -> u64 {
-        self.head.len() as u64 + self.pixel_data.as_ref().map_or(0, PixelTail::len)
-    }
-
-    /// True when the encoding is empty (never for a real instance).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A reader of the whole encoded instance.
-    pub fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
-        Ok(match &self.pixel_data {
-            Some(tail) => Box::new(self.head.as_slice().chain(tail.reader()?)),
-            None => Box::new(self.head.as_slice()),
-        })
-    }
-
-    /// Writes the encoded instance to `out`.
-    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        out.write_all(&self.head)?;
-        match &self.pixel_data {
-            Some(tail) => tail.copy_to(out),
-            None => Ok(()),
-        }
-    }
-
-    /// Writes the encoded instance to a file (the pixel data is copied in the kernel).
-    pub fn write_to_file(&self, out: &mut File) -> io::Result<()> {
-        out.write_all(&self.head)?;
-        match &self.pixel_data {
-            Some(tail) => tail.copy_to_file(out),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Why a file was left out. The text never holds a value read from the file.
@@ -139,8 +97,7 @@ pub fn deidentify_path_visiting(
         deid::displayable_uid(class)
     });
     Ok(DoneInstance {
-        head,
-        pixel_data,
+        encoded: SplitInstance { head, pixel_data },
         captured: done.captured,
         actions: done.actions,
         without_iod,

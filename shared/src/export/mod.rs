@@ -197,7 +197,7 @@ pub fn export_cancellable(
                 Err(reason) => report.failed.push(FailedPatient {
                     patient: patient_index + 1,
                     files: files.len(),
-                    reason,
+                    reason: reason.to_string(),
                 }),
             }
         }
@@ -219,61 +219,104 @@ pub fn export_cancellable(
     Ok(report)
 }
 
-/// De-identifies `files` in parallel chunks and hands each result to `f` in input order, so
-/// memory holds two chunks and the output order is deterministic. Stops at the first error `f`
-/// returns, or before the next file once `cancel` is set (with an `Err` the caller tells apart
-/// by looking at `cancel`).
+/// Works through `files` in parallel chunks and hands each result to `handle` in input order,
+/// so memory holds two chunks and the output order is deterministic. `work` runs on every core,
+/// once per file, with the file's index in `files` (export de-identifies; review de-identifies
+/// and writes the file under a pending name). Stops at the first error `handle` returns, or with
+/// [`ExportError::Cancelled`] before the next file once `cancel` is set; the results not handled
+/// then go to `discard` (review removes the pending files they name).
 ///
-/// The next chunk is de-identified while `f` handles the current one (writes it into a bundle or
-/// a folder): de-identification overlaps with compression and encryption instead of
-/// alternating with them, so both cores stay busy.
-pub(crate) fn for_each_instance(
+/// The next chunk is worked on while `handle` takes the current one (writes it into a bundle or
+/// renames it into a folder): de-identification overlaps with compression and encryption instead
+/// of alternating with them, so both cores stay busy.
+pub(crate) fn for_each_instance<T, E>(
     files: &[PathBuf],
-    profile: &Profile,
-    uid_key: &UidPlaceholderKey,
     progress: &dyn Progress,
     cancel: &Cancel,
-    mut f: impl FnMut(&Path, Result<instance::DoneInstance, instance::LeftOutReason>) -> Result<(), String> + Send,
-) -> Result<(), String> {
+    work: impl Fn(usize, &Path) -> T + Sync,
+    mut handle: impl FnMut(&Path, T) -> Result<(), E> + Send,
+    discard: impl Fn(T) + Sync,
+) -> Result<(), E>
+where
+    T: Send,
+    E: From<ExportError> + Send,
+{
     // Each result comes with the input file's size, for the byte rate of the progress display.
-    type Results = Vec<(u64, Result<instance::DoneInstance, instance::LeftOutReason>)>;
-    let deidentify = |chunk: &[PathBuf]| -> Results {
+    let prepare = |start: usize, chunk: &[PathBuf]| -> Vec<(u64, T)> {
         chunk
             .par_iter()
-            .map(|path| {
+            .enumerate()
+            .map(|(i, path)| {
                 let size = std::fs::metadata(path).map_or(0, |m| m.len());
-                (size, instance::deidentify_path(path, profile, uid_key))
+                (size, work(start + i, path))
             })
             .collect()
     };
-    let mut chunks = files.chunks(CHUNK);
-    let Some(first) = chunks.next() else {
+    let mut chunks = files.chunks(CHUNK).enumerate().map(|(n, chunk)| (n * CHUNK, chunk));
+    let Some((start, first)) = chunks.next() else {
         return Ok(());
     };
-    let mut current = (first, deidentify(first));
+    let mut current = (first, prepare(start, first));
     loop {
         let next = chunks.next();
         let (handled, next) = rayon::join(
-            || -> Result<(), String> {
+            || -> Result<(), E> {
                 let (paths, results) = current;
-                for (path, (size, result)) in paths.iter().zip(results) {
+                let mut results = results.into_iter();
+                let mut outcome = Ok(());
+                for (path, (size, result)) in paths.iter().zip(&mut results) {
                     if cancel.is_cancelled() {
-                        return Err(ExportError::Cancelled.to_string());
+                        discard(result);
+                        outcome = Err(ExportError::Cancelled.into());
+                        break;
                     }
                     progress.event(Event::Bytes { n: size });
                     progress.event(Event::Advance { n: 1 });
-                    f(path, result)?;
+                    if let Err(e) = handle(path, result) {
+                        outcome = Err(e);
+                        break;
+                    }
                 }
-                Ok(())
+                results.for_each(|(_, result)| discard(result));
+                outcome
             },
-            || next.map(|chunk| (chunk, deidentify(chunk))),
+            || next.map(|(start, chunk)| (chunk, prepare(start, chunk))),
         );
-        handled?;
-        match next {
-            Some(n) => current = n,
-            None => return Ok(()),
+        match (handled, next) {
+            (Ok(()), Some(n)) => current = n,
+            (Ok(()), None) => return Ok(()),
+            (Err(e), next) => {
+                for (_, result) in next.into_iter().flat_map(|(_, results)| results) {
+                    discard(result);
+                }
+                return Err(e);
+            }
         }
     }
+}
+
+/// Why one patient's bundle was not written: the reason the report's `failed` list gives. The
+/// text names the outbox and the step, never a value read from a file.
+#[derive(Debug, Error)]
+enum PatientError {
+    /// The bundle could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::bundle::writer::WriteError),
+    /// The sealed identity record could not be written.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// A temporary file in the outbox could not be made.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Reading an input or a temporary file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The run was stopped (the caller checks its [`Cancel`] and reports that instead).
+    #[error(transparent)]
+    Stopped(#[from] ExportError),
+    /// The thread finishing the bundle panicked.
+    #[error("the thread finishing the bundle stopped unexpectedly")]
+    FinisherStopped,
 }
 
 /// A patient's bundle with every instance written; what is left (identity record, manifest,
@@ -288,12 +331,15 @@ struct PendingBundle {
 
 impl PendingBundle {
     /// Finishes and commits the bundle; gives back its compressor when all went well.
-    fn finish(self, profile: ProfileInfo, site_key: &SiteSecretKey) -> Result<(BundleSummary, Compressor), String> {
+    fn finish(
+        self,
+        profile: ProfileInfo,
+        site_key: &SiteSecretKey,
+    ) -> Result<(BundleSummary, Compressor), PatientError> {
         let bundle_id = self.writer.bundle_id().to_string();
         let (path, compressor) = self
             .writer
-            .finish_keeping_compressor(self.sealed_identity, profile, site_key)
-            .map_err(|e| e.to_string())?;
+            .finish_keeping_compressor(self.sealed_identity, profile, site_key)?;
         drop(self.identity);
         let summary = BundleSummary {
             file: path
@@ -314,9 +360,9 @@ fn record_finished(
     progress: &dyn Progress,
     index: usize,
     files: usize,
-    joined: std::thread::Result<Result<(BundleSummary, Compressor), String>>,
+    joined: std::thread::Result<Result<(BundleSummary, Compressor), PatientError>>,
 ) -> Option<Compressor> {
-    let outcome = joined.unwrap_or_else(|_| Err("the thread finishing the bundle stopped unexpectedly".into()));
+    let outcome = joined.unwrap_or(Err(PatientError::FinisherStopped));
     match outcome {
         Ok((summary, compressor)) => {
             progress.event(Event::BundleWritten {
@@ -330,7 +376,7 @@ fn record_finished(
             report.failed.push(FailedPatient {
                 patient: index + 1,
                 files,
-                reason,
+                reason: reason.to_string(),
             });
             None
         }
@@ -353,63 +399,65 @@ fn export_patient(
     actions: &mut ActionCounts,
     progress: &dyn Progress,
     cancel: &Cancel,
-) -> Result<Option<PendingBundle>, String> {
+) -> Result<Option<PendingBundle>, PatientError> {
     let mut writer = match compressor {
         Some(c) => BundleWriter::create_with(out, &ctx.config.site, &ctx.config.recipients, c),
         None => BundleWriter::create(out, &ctx.config.site, &ctx.config.recipients),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let identity_file = tempfile::Builder::new()
         .prefix(".pseal-identity-")
         .tempfile_in(out)
-        .map_err(|e| PathError::new(Role::Outbox, out, e).to_string())?;
+        .map_err(|e| PathError::new(Role::Outbox, out, e))?;
     let header = IdentityHeader::new(writer.bundle_id().to_string(), local_id.clone(), linkage);
     let mut sealer = IdentitySealer::new(
-        std::io::BufWriter::new(identity_file.reopen().map_err(|e| e.to_string())?),
+        std::io::BufWriter::new(identity_file.reopen()?),
         &ctx.config.recipients,
         &header,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let uid_key = UidPlaceholderKey::random();
 
-    for_each_instance(files, &ctx.profile, &uid_key, progress, cancel, |path, result| {
-        match result {
-            Ok(done) => {
-                let mut data = done.reader().map_err(|e| e.to_string())?;
-                let entry = writer
-                    .add_instance_from(done.len(), &mut data)
-                    .map_err(|e| e.to_string())?;
-                drop(data);
-                sealer
-                    .add(&InstanceRecord {
+    let deidentify = |_: usize, path: &Path| instance::deidentify_path(path, &ctx.profile, &uid_key);
+    for_each_instance(
+        files,
+        progress,
+        cancel,
+        deidentify,
+        |path, result| {
+            match result {
+                Ok(done) => {
+                    let mut data = done.encoded.reader()?;
+                    let entry = writer.add_instance_from(done.encoded.len(), &mut data)?;
+                    drop(data);
+                    sealer.add(&InstanceRecord {
                         entry,
                         captured: done.captured,
-                    })
-                    .map_err(|e| e.to_string())?;
-                actions.merge(&done.actions);
-                report.counts.exported += 1;
+                    })?;
+                    actions.merge(&done.actions);
+                    report.counts.exported += 1;
+                }
+                Err(left_out) => {
+                    let rel = scan::relative(input, path);
+                    progress.event(Event::Quarantined {
+                        path: rel.clone(),
+                        reason: left_out.to_string(),
+                    });
+                    report.quarantined.push(LeftOut {
+                        path: rel,
+                        reason: left_out.to_string(),
+                    });
+                }
             }
-            Err(left_out) => {
-                let rel = scan::relative(input, path);
-                progress.event(Event::Quarantined {
-                    path: rel.clone(),
-                    reason: left_out.to_string(),
-                });
-                report.quarantined.push(LeftOut {
-                    path: rel,
-                    reason: left_out.to_string(),
-                });
-            }
-        }
-        Ok(())
-    })?;
+            Ok::<(), PatientError>(())
+        },
+        drop,
+    )?;
     let instances = writer.instance_count();
     if instances == 0 {
         return Ok(None);
     }
-    let sealed = sealer.finish().map_err(|e| e.to_string())?;
-    sealed.into_inner().map_err(|e| e.into_error().to_string())?;
-    let sealed_identity = identity_file.reopen().map_err(|e| e.to_string())?;
+    let sealed = sealer.finish()?;
+    sealed.into_inner().map_err(|e| e.into_error())?;
+    let sealed_identity = identity_file.reopen()?;
     Ok(Some(PendingBundle {
         writer,
         identity: identity_file,

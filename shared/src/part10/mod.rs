@@ -72,6 +72,56 @@ impl PixelTail {
     }
 }
 
+/// An instance ready to be written: its encoded attributes up to Pixel Data, then the source
+/// file's Pixel Data element copied as it is. Export, review and the steward's re-keying all write
+/// this, so an instance is never held whole in memory.
+#[derive(Debug)]
+pub struct SplitInstance {
+    /// The encoded Part 10 file (preamble, meta group, attributes) up to Pixel Data; the whole
+    /// file when `pixel_data` is `None`.
+    pub head: Vec<u8>,
+    /// The source file's trailing Pixel Data element, copied verbatim after `head`.
+    pub pixel_data: Option<PixelTail>,
+}
+
+impl SplitInstance {
+    /// Size of the encoded instance in bytes.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.pixel_data.as_ref().map_or(0, PixelTail::len)
+    }
+
+    /// True when the encoding is empty (never for a real instance).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader of the whole encoded instance.
+    pub fn reader(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(match &self.pixel_data {
+            Some(tail) => Box::new(self.head.as_slice().chain(tail.reader()?)),
+            None => Box::new(self.head.as_slice()),
+        })
+    }
+
+    /// Writes the encoded instance to `out`.
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to(out),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the encoded instance to a file (the pixel data is copied in the kernel).
+    pub fn write_to_file(&self, out: &mut File) -> io::Result<()> {
+        out.write_all(&self.head)?;
+        match &self.pixel_data {
+            Some(tail) => tail.copy_to_file(out),
+            None => Ok(()),
+        }
+    }
+}
+
 fn check_len(got: u64, want: u64) -> io::Result<()> {
     if got == want {
         Ok(())

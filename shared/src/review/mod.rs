@@ -17,11 +17,10 @@ pub mod values;
 use crate::bundle::{instance_entry_name, ProfileInfo};
 use crate::deid::{ActionCounts, UidPlaceholderKey};
 use crate::export::report::LeftOut;
-use crate::export::{instance, scan, Cancel, ExportContext, ExportError, CHUNK};
+use crate::export::{instance, scan, Cancel, ExportContext, ExportError};
 use crate::progress::{Event, Progress};
 use crate::role::{PathError, Role};
 use outcome::AttributeOutcomes;
-use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -354,109 +353,84 @@ pub fn review_with(
         let uid_key = UidPlaceholderKey::random();
         let mut index = 0u64;
         let mut wrote_any = false;
-        for chunk in files.chunks(CHUNK) {
-            cancel.check()?;
-            // Review writes as much as it reads, so the writing is done on every core too: each
-            // file is de-identified and written under a pending name in parallel, then, in input
-            // order, renamed to the name it would carry in a bundle (numbered among the files
-            // that were not left out) and recorded.
-            let results: Vec<_> = chunk
-                .par_iter()
-                .enumerate()
-                .map(|(i, path)| {
-                    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-                    let mut values = ValueCounts::default();
-                    let done = instance::deidentify_path_visiting(path, &ctx.profile, &uid_key, &mut |ds| {
-                        values.add_dataset(ds, &in_table)
-                    });
-                    let done = match done {
-                        Ok(done) => done,
-                        Err(e) => return (size, Err(e)),
-                    };
-                    let pending = dir.join(format!(".pending-{i:03}.dcm"));
-                    let written = std::fs::create_dir_all(&dir)
-                        .and_then(|()| std::fs::File::create(&pending))
-                        .and_then(|mut file| done.write_to_file(&mut file));
-                    (
-                        size,
-                        Ok(Pending {
-                            captured: done.captured,
-                            actions: done.actions,
-                            without_iod: done.without_iod,
-                            values,
-                            path: pending,
-                            written,
-                        }),
-                    )
-                })
-                .collect();
-            let mut failure = None;
-            for (path, (size, result)) in chunk.iter().zip(results) {
-                // Once cancelled, the rest of the chunk is only cleaned up, and not announced.
-                let cancelled = cancel.is_cancelled();
-                if cancelled && failure.is_none() {
-                    failure = Some(ExportError::Cancelled);
-                }
-                if !cancelled {
-                    progress.event(Event::Bytes { n: size });
-                    progress.event(Event::Advance { n: 1 });
-                }
-                let rel_in = scan::relative(input, path);
-                match result {
-                    Ok(pending) if failure.is_some() => {
+        // Review writes as much as it reads, so the writing is done on every core too: each
+        // file is de-identified and written under a pending name in parallel, then, in input
+        // order, renamed to the name it would carry in a bundle (numbered among the files that
+        // were not left out) and recorded. Once cancelled or failed, the pending files not
+        // renamed yet are removed and not announced.
+        let work = |i: usize, path: &Path| -> Result<Pending, instance::LeftOutReason> {
+            let mut values = ValueCounts::default();
+            let done = instance::deidentify_path_visiting(path, &ctx.profile, &uid_key, &mut |ds| {
+                values.add_dataset(ds, &in_table)
+            })?;
+            let pending = dir.join(format!(".pending-{i:03}.dcm"));
+            let written = std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::File::create(&pending))
+                .and_then(|mut file| done.encoded.write_to_file(&mut file));
+            Ok(Pending {
+                captured: done.captured,
+                actions: done.actions,
+                without_iod: done.without_iod,
+                values,
+                path: pending,
+                written,
+            })
+        };
+        let discard = |result: Result<Pending, instance::LeftOutReason>| {
+            if let Ok(pending) = result {
+                let _ = std::fs::remove_file(&pending.path);
+            }
+        };
+        let handle = |path: &Path, result: Result<Pending, instance::LeftOutReason>| -> Result<(), ExportError> {
+            let rel_in = scan::relative(input, path);
+            match result {
+                Ok(pending) => {
+                    index += 1;
+                    let rel_out = format!("{folder}/{}", instance_entry_name(index));
+                    let written = pending
+                        .written
+                        .and_then(|()| std::fs::rename(&pending.path, out.join(&rel_out)));
+                    if let Err(e) = written {
                         let _ = std::fs::remove_file(&pending.path);
+                        return Err(PathError::new(Role::ReviewFolder, out, e).into());
                     }
-                    Ok(pending) => {
-                        index += 1;
-                        let rel_out = format!("{folder}/{}", instance_entry_name(index));
-                        let written = pending
-                            .written
-                            .and_then(|()| std::fs::rename(&pending.path, out.join(&rel_out)));
-                        if let Err(e) = written {
-                            let _ = std::fs::remove_file(&pending.path);
-                            failure = Some(PathError::new(Role::ReviewFolder, out, e).into());
-                            continue;
-                        }
-                        wrote_any = true;
-                        report.actions.merge(&pending.actions);
-                        kept_values.merge(pending.values);
-                        if let Some(class) = pending.without_iod {
-                            *without_iod.entry(class).or_default() += 1;
-                        }
-                        let s = &mut report.sealed_identity;
-                        s.uids += pending.captured.uids.len() as u64;
-                        s.birth_dates += u64::from(pending.captured.birth_date.is_some());
-                        for v in &pending.captured.values {
-                            *s.values.entry(attribute_label(v.tag)).or_default() += 1;
-                        }
-                        report.files.push(ReviewedFile {
-                            input: rel_in,
-                            output: rel_out,
-                        });
+                    wrote_any = true;
+                    report.actions.merge(&pending.actions);
+                    kept_values.merge(pending.values);
+                    if let Some(class) = pending.without_iod {
+                        *without_iod.entry(class).or_default() += 1;
                     }
-                    Err(_) if cancelled => {}
-                    Err(left_out) => {
-                        progress.event(Event::Quarantined {
-                            path: rel_in.clone(),
-                            reason: left_out.to_string(),
-                        });
-                        let code = match &left_out {
-                            instance::LeftOutReason::Quarantined(q) => q.code(),
-                            instance::LeftOutReason::Unreadable(_) => "unreadable",
-                            instance::LeftOutReason::Unwritable(_) => "unwritable",
-                        };
-                        groups.add(path, rel_in.clone(), code, left_out.to_string());
-                        report.quarantined.push(LeftOut {
-                            path: rel_in,
-                            reason: left_out.to_string(),
-                        });
+                    let s = &mut report.sealed_identity;
+                    s.uids += pending.captured.uids.len() as u64;
+                    s.birth_dates += u64::from(pending.captured.birth_date.is_some());
+                    for v in &pending.captured.values {
+                        *s.values.entry(attribute_label(v.tag)).or_default() += 1;
                     }
+                    report.files.push(ReviewedFile {
+                        input: rel_in,
+                        output: rel_out,
+                    });
+                }
+                Err(left_out) => {
+                    progress.event(Event::Quarantined {
+                        path: rel_in.clone(),
+                        reason: left_out.to_string(),
+                    });
+                    let code = match &left_out {
+                        instance::LeftOutReason::Quarantined(q) => q.code(),
+                        instance::LeftOutReason::Unreadable(_) => "unreadable",
+                        instance::LeftOutReason::Unwritable(_) => "unwritable",
+                    };
+                    groups.add(path, rel_in.clone(), code, left_out.to_string());
+                    report.quarantined.push(LeftOut {
+                        path: rel_in,
+                        reason: left_out.to_string(),
+                    });
                 }
             }
-            if let Some(e) = failure {
-                return Err(e);
-            }
-        }
+            Ok(())
+        };
+        crate::export::for_each_instance(files, progress, cancel, work, handle, discard)?;
         if wrote_any {
             report.sealed_identity.local_ids += 1;
         }
@@ -513,7 +487,7 @@ impl Groups {
                     self.thumbnails += 1;
                     (Some(t), None)
                 }
-                Err(why) => (None, Some(why)),
+                Err(why) => (None, Some(why.to_string())),
             }
         } else {
             (

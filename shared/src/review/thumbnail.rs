@@ -31,15 +31,65 @@ pub struct Thumbnail {
     pub height: u32,
 }
 
-/// The thumbnail of the first frame of the image in `path`, or why there is none (in words for
-/// the report; never a value from the file).
-pub fn of_file(path: &Path) -> Result<Thumbnail, String> {
-    let (object, tail) = part10::open_split(path).map_err(|e| {
-        format!(
-            "no thumbnail: the file cannot be read: {}",
-            crate::export::instance::parser_reason(&e)
-        )
-    })?;
+/// Why a quarantined file has no thumbnail, in words for the report (never a value from the
+/// file), each saying what to do instead where there is something to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoThumbnail {
+    /// The file could not be parsed (the parser's words, cut before any quote).
+    #[error("no thumbnail: the file cannot be read: {0}")]
+    Unreadable(String),
+    /// There is no Pixel Data element.
+    #[error("no thumbnail: the file holds no image (no Pixel Data)")]
+    NoImage,
+    /// The Pixel Data element was found in the header walk but not in the parsed object.
+    #[error("no thumbnail: the file has no pixel data")]
+    NoPixelData,
+    /// Reading the pixel data failed.
+    #[error("no thumbnail: the pixel data cannot be read: {0}")]
+    Io(std::io::Error),
+    /// The pixel data ends before the first frame does.
+    #[error("no thumbnail: the pixel data is shorter than one frame")]
+    Short,
+    /// The Pixel Data element holds a sequence.
+    #[error("no thumbnail: the pixel data is malformed")]
+    Malformed,
+    /// Encapsulated pixel data (the transfer syntax UID, or a note that it is not one).
+    #[error(
+        "no thumbnail: the pixel data is compressed (transfer syntax {0}); pseal decodes only \
+         uncompressed images for thumbnails. Look at the file in a DICOM viewer"
+    )]
+    Compressed(String),
+    /// An attribute the picture needs is missing or not a number.
+    #[error("no thumbnail: the file has no usable {0}")]
+    Missing(&'static str),
+    /// Rows or Columns is zero.
+    #[error("no thumbnail: the image has no pixels")]
+    NoPixels,
+    /// A sample layout thumbnails do not decode.
+    #[error(
+        "no thumbnail: {samples} {} of {bits} bits per pixel {} not decoded for thumbnails",
+        if *samples == 1 { "sample" } else { "samples" },
+        if *samples == 1 { "is" } else { "are" }
+    )]
+    Layout {
+        /// Samples per pixel.
+        samples: u32,
+        /// Bits allocated.
+        bits: u32,
+    },
+    /// The first frame is larger than a thumbnail reads.
+    #[error("no thumbnail: the image is too large to decode for a thumbnail")]
+    TooLarge,
+    /// The PNG encoder failed.
+    #[error("no thumbnail: encoding the PNG failed: {0}")]
+    Png(#[from] png::EncodingError),
+}
+
+/// The thumbnail of the first frame of the image in `path`, or why there is none.
+pub fn of_file(path: &Path) -> Result<Thumbnail, NoThumbnail> {
+    let (object, tail) =
+        part10::open_split(path).map_err(|e| NoThumbnail::Unreadable(crate::export::instance::parser_reason(&e)))?;
     let transfer_syntax = object
         .meta()
         .transfer_syntax()
@@ -47,29 +97,22 @@ pub fn of_file(path: &Path) -> Result<Thumbnail, String> {
         .to_string();
     let dataset: &InMemDicomObject = &object;
     if tail.is_none() && dataset.get(Tag(0x7FE0, 0x0010)).is_none() {
-        return Err("no thumbnail: the file holds no image (no Pixel Data)".into());
+        return Err(NoThumbnail::NoImage);
     }
     let image = Geometry::of(dataset)?;
     let frame = image.frame_bytes()?;
     let bytes = match tail {
         Some(tail) => {
-            let mut reader = tail
-                .reader()
-                .map_err(|e| format!("no thumbnail: the pixel data cannot be read: {e}"))?;
+            let mut reader = tail.reader().map_err(NoThumbnail::Io)?;
             if element_header_len(&mut reader, &transfer_syntax)? < frame {
-                return Err("no thumbnail: the pixel data is shorter than one frame".into());
+                return Err(NoThumbnail::Short);
             }
             let mut buf = Vec::new();
-            reader
-                .take(frame)
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("no thumbnail: the pixel data cannot be read: {e}"))?;
+            reader.take(frame).read_to_end(&mut buf).map_err(NoThumbnail::Io)?;
             buf
         }
         None => {
-            let element = dataset
-                .get(Tag(0x7FE0, 0x0010))
-                .ok_or_else(|| "no thumbnail: the file has no pixel data".to_string())?;
+            let element = dataset.get(Tag(0x7FE0, 0x0010)).ok_or(NoThumbnail::NoPixelData)?;
             match element.value() {
                 Value::PixelSequence(_) => return Err(compressed(&transfer_syntax)),
                 // 8-bit samples in an OW element of a big-endian file come as 16-bit words whose
@@ -86,32 +129,31 @@ pub fn of_file(path: &Path) -> Result<Thumbnail, String> {
                     b.truncate(frame as usize);
                     b
                 }
-                Value::Sequence(_) => return Err("no thumbnail: the pixel data is malformed".into()),
+                Value::Sequence(_) => return Err(NoThumbnail::Malformed),
             }
         }
     };
     if (bytes.len() as u64) < frame {
-        return Err("no thumbnail: the pixel data is shorter than one frame".into());
+        return Err(NoThumbnail::Short);
     }
     image.render(&bytes)
 }
 
-fn compressed(transfer_syntax: &str) -> String {
-    format!(
-        "no thumbnail: the pixel data is compressed (transfer syntax {}); pseal decodes only \
-         uncompressed images for thumbnails. Look at the file in a DICOM viewer",
+fn compressed(transfer_syntax: &str) -> NoThumbnail {
+    NoThumbnail::Compressed(
         if !transfer_syntax.is_empty() && transfer_syntax.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             transfer_syntax
         } else {
             "(not a valid UID)"
         }
+        .to_string(),
     )
 }
 
 /// Reads the Pixel Data element's header from `reader` (leaving it at the value) and returns
 /// its length; `Err` for encapsulated (compressed) pixel data.
-fn element_header_len(reader: &mut impl Read, transfer_syntax: &str) -> Result<u64, String> {
-    let io = |e: std::io::Error| format!("no thumbnail: the pixel data cannot be read: {e}");
+fn element_header_len(reader: &mut impl Read, transfer_syntax: &str) -> Result<u64, NoThumbnail> {
+    let io = NoThumbnail::Io;
     let mut tag = [0u8; 4];
     reader.read_exact(&mut tag).map_err(io)?;
     let implicit = transfer_syntax == "1.2.840.10008.1.2";
@@ -145,11 +187,11 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn of(ds: &InMemDicomObject) -> Result<Geometry, String> {
-        let number = |tag: Tag, name: &str| -> Result<u32, String> {
+    fn of(ds: &InMemDicomObject) -> Result<Geometry, NoThumbnail> {
+        let number = |tag: Tag, name: &'static str| -> Result<u32, NoThumbnail> {
             ds.get(tag)
                 .and_then(|e| e.value().to_int::<u32>().ok())
-                .ok_or_else(|| format!("no thumbnail: the file has no usable {name}"))
+                .ok_or(NoThumbnail::Missing(name))
         };
         let optional = |tag: Tag, default: u32| {
             ds.get(tag)
@@ -171,27 +213,24 @@ impl Geometry {
                 .unwrap_or_else(|| "MONOCHROME2".into()),
         };
         if g.rows == 0 || g.columns == 0 {
-            return Err("no thumbnail: the image has no pixels".into());
+            return Err(NoThumbnail::NoPixels);
         }
         if !matches!((g.samples, g.bits_allocated), (1, 8) | (1, 16) | (3, 8)) {
-            return Err(format!(
-                "no thumbnail: {} {} of {} bits per pixel {} not decoded for thumbnails",
-                g.samples,
-                if g.samples == 1 { "sample" } else { "samples" },
-                g.bits_allocated,
-                if g.samples == 1 { "is" } else { "are" }
-            ));
+            return Err(NoThumbnail::Layout {
+                samples: g.samples,
+                bits: g.bits_allocated,
+            });
         }
         Ok(g)
     }
 
-    fn frame_bytes(&self) -> Result<u64, String> {
+    fn frame_bytes(&self) -> Result<u64, NoThumbnail> {
         let n = u64::from(self.rows)
             * u64::from(self.columns)
             * u64::from(self.samples)
             * u64::from(self.bits_allocated / 8);
         if n > MAX_FRAME_BYTES {
-            return Err("no thumbnail: the image is too large to decode for a thumbnail".into());
+            return Err(NoThumbnail::TooLarge);
         }
         Ok(n)
     }
@@ -208,7 +247,7 @@ impl Geometry {
 
     /// Samples the frame (nearest pixel) and encodes a PNG: grey for monochrome and palette, RGB
     /// for colour.
-    fn render(&self, frame: &[u8]) -> Result<Thumbnail, String> {
+    fn render(&self, frame: &[u8]) -> Result<Thumbnail, NoThumbnail> {
         let (w, h) = self.thumbnail_size();
         let source = |x: u32, y: u32| -> (u32, u32) {
             (
@@ -287,7 +326,7 @@ fn ybr_to_rgb(y: u8, cb: u8, cr: u8) -> [u8; 3] {
     ]
 }
 
-fn encode_png(pixels: &[u8], width: u32, height: u32, colour: bool) -> Result<Thumbnail, String> {
+fn encode_png(pixels: &[u8], width: u32, height: u32, colour: bool) -> Result<Thumbnail, NoThumbnail> {
     let mut png_bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut png_bytes, width, height);
@@ -297,12 +336,8 @@ fn encode_png(pixels: &[u8], width: u32, height: u32, colour: bool) -> Result<Th
             png::ColorType::Grayscale
         });
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder
-            .write_header()
-            .map_err(|e| format!("no thumbnail: encoding the PNG failed: {e}"))?;
-        writer
-            .write_image_data(pixels)
-            .map_err(|e| format!("no thumbnail: encoding the PNG failed: {e}"))?;
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(pixels)?;
     }
     Ok(Thumbnail {
         png: png_bytes,

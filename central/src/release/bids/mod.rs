@@ -28,6 +28,18 @@ const MISSING: &str = "the archive file is missing (restore the archive, or rebu
 /// How many not-converted series the summary lists by name (all are in `sourcedata/series.tsv`).
 const SUMMARY_LIST_MAX: usize = 100;
 
+/// Why a BIDS release cannot start: its rules or its converter.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BidsSetupError {
+    /// The rule file could not be read or is not valid.
+    #[error(transparent)]
+    Rules(#[from] rules::RulesError),
+    /// dcm2niix was not found or does not run.
+    #[error(transparent)]
+    Converter(#[from] dcm2niix::ConverterError),
+}
+
 /// What a BIDS release needs besides the selection.
 #[derive(Debug, Clone)]
 pub struct BidsOptions {
@@ -42,13 +54,16 @@ pub struct BidsOptions {
 impl BidsOptions {
     /// The rules from `rules` (or the shipped default) and dcm2niix from `dcm2niix` (or
     /// `PSEAL_DCM2NIIX`, or `PATH`).
-    pub fn load(rules: Option<&Path>, dcm2niix: Option<&Path>, keep_unconverted: bool) -> Result<BidsOptions, String> {
+    pub fn load(
+        rules: Option<&Path>,
+        dcm2niix: Option<&Path>,
+        keep_unconverted: bool,
+    ) -> Result<BidsOptions, BidsSetupError> {
         let rules = match rules {
             Some(p) => Rules::read(p),
             None => Rules::default_rules(),
-        }
-        .map_err(|e| e.to_string())?;
-        let converter = Dcm2niix::locate(dcm2niix).map_err(|e| e.to_string())?;
+        }?;
+        let converter = Dcm2niix::locate(dcm2niix)?;
         Ok(BidsOptions {
             rules,
             converter,

@@ -63,7 +63,71 @@ pub enum RulesError {
         /// The rule's name.
         rule: String,
         /// Why.
-        reason: String,
+        reason: RuleProblem,
+    },
+}
+
+/// What is wrong with one rule of a rule file (the file and rule are named by
+/// [`RulesError::Rule`]); each message says what to write instead.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RuleProblem {
+    /// The rule has no name.
+    #[error("a rule needs a name")]
+    NoName,
+    /// A datatype BIDS does not have.
+    #[error("datatype '{datatype}' is not one of {}", DATATYPES.join(", "))]
+    Datatype {
+        /// The datatype as written.
+        datatype: String,
+    },
+    /// A suffix with other characters than letters and digits.
+    #[error("suffix '{0}' must be letters and digits")]
+    Suffix(String),
+    /// An entity a rule may not set.
+    #[error(
+        "entity '{entity}' cannot be set by a rule (allowed: {}, {LAST_ENTITY}; pseal numbers run itself)",
+        ENTITY_ORDER.iter().filter(|e| **e != "run").copied().collect::<Vec<_>>().join(", ")
+    )]
+    Entity {
+        /// The entity as written.
+        entity: String,
+    },
+    /// An entity value with other characters than letters and digits.
+    #[error("entity {key}='{value}' must be letters and digits")]
+    EntityValue {
+        /// The entity.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// Entities on an exclude rule.
+    #[error("an exclude rule takes no entities")]
+    ExcludeEntities,
+    /// An exclude rule without a reason.
+    #[error("exclude needs a reason (it is reported with every series the rule leaves out)")]
+    ExcludeReason,
+    /// Neither a conversion target nor an exclusion (or both).
+    #[error("give either datatype and suffix (to convert) or exclude = \"reason\" (to leave out)")]
+    Target,
+    /// A number range whose ends are out of order (or not numbers).
+    #[error("range [{lo}, {hi}] must be [min, max]")]
+    Range {
+        /// The lower end as written.
+        lo: f64,
+        /// The upper end as written.
+        hi: f64,
+    },
+    /// A field given as an empty list.
+    #[error("an empty list of patterns")]
+    EmptyPatterns,
+    /// A pattern that is not a regular expression (or too large a one).
+    #[error("pattern '{pattern}': {source}")]
+    Pattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The regex crate's reason.
+        source: regex::Error,
     },
 }
 
@@ -307,33 +371,28 @@ fn is_label(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-fn check(r: RawRule) -> Result<Rule, String> {
+fn check(r: RawRule) -> Result<Rule, RuleProblem> {
     if r.name.trim().is_empty() {
-        return Err("a rule needs a name".into());
+        return Err(RuleProblem::NoName);
     }
     let target = match (r.datatype, r.suffix, r.exclude) {
         (Some(datatype), Some(suffix), None) => {
             if !DATATYPES.contains(&datatype.as_str()) {
-                return Err(format!("datatype '{datatype}' is not one of {}", DATATYPES.join(", ")));
+                return Err(RuleProblem::Datatype { datatype });
             }
             if !is_label(&suffix) {
-                return Err(format!("suffix '{suffix}' must be letters and digits"));
+                return Err(RuleProblem::Suffix(suffix));
             }
             for (key, value) in &r.entities {
                 let settable = (ENTITY_ORDER.contains(&key.as_str()) || key == LAST_ENTITY) && key != "run";
                 if !settable {
-                    return Err(format!(
-                        "entity '{key}' cannot be set by a rule (allowed: {}, {LAST_ENTITY}; pseal numbers run itself)",
-                        ENTITY_ORDER
-                            .iter()
-                            .filter(|e| **e != "run")
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                    return Err(RuleProblem::Entity { entity: key.clone() });
                 }
                 if !is_label(value) {
-                    return Err(format!("entity {key}='{value}' must be letters and digits"));
+                    return Err(RuleProblem::EntityValue {
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
                 }
             }
             Target::Bids {
@@ -344,21 +403,21 @@ fn check(r: RawRule) -> Result<Rule, String> {
         }
         (None, None, Some(reason)) => {
             if !r.entities.is_empty() {
-                return Err("an exclude rule takes no entities".into());
+                return Err(RuleProblem::ExcludeEntities);
             }
             if reason.trim().is_empty() {
-                return Err("exclude needs a reason (it is reported with every series the rule leaves out)".into());
+                return Err(RuleProblem::ExcludeReason);
             }
             Target::Exclude(reason)
         }
-        _ => return Err("give either datatype and suffix (to convert) or exclude = \"reason\" (to leave out)".into()),
+        _ => return Err(RuleProblem::Target),
     };
     let mut text = Vec::new();
-    let mut compile = |field, patterns: Option<Patterns>, negate| -> Result<(), String> {
+    let mut compile = |field, patterns: Option<Patterns>, negate| -> Result<(), RuleProblem> {
         if let Some(p) = patterns {
             let list = p.into_vec();
             if list.is_empty() {
-                return Err("an empty list of patterns".into());
+                return Err(RuleProblem::EmptyPatterns);
             }
             let compiled = list
                 .iter()
@@ -367,7 +426,10 @@ fn check(r: RawRule) -> Result<Rule, String> {
                         .case_insensitive(true)
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|e| format!("pattern '{p}': {e}"))
+                        .map_err(|source| RuleProblem::Pattern {
+                            pattern: p.clone(),
+                            source,
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             text.push((field, compiled, negate));
@@ -406,7 +468,7 @@ fn check(r: RawRule) -> Result<Rule, String> {
     ] {
         if let Some([lo, hi]) = range {
             if lo.is_nan() || hi.is_nan() || lo > hi {
-                return Err(format!("range [{lo}, {hi}] must be [min, max]"));
+                return Err(RuleProblem::Range { lo, hi });
             }
             ranges.push((field, [lo, hi]));
         }
