@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use pseal::linkage::LinkageRecord;
+use pseal_fixtures::population::Record;
 use pseal_fixtures::{generate, CohortSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,20 +17,19 @@ use std::process::Output;
 const UKB: &str = "UKB";
 const AKH: &str = "AKH";
 
-fn record(family: &str, given: &str, birth: &str, date: &str, sex: &str) -> LinkageRecord {
+fn record(family: &str, given: &str, birth: &str, date: &str, sex: &str) -> Record {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    LinkageRecord {
+    Record {
         family_name: opt(family),
         given_names: opt(given),
         birth_name: opt(birth),
         birth_date: opt(date),
         sex: opt(sex),
-        conflicts: Default::default(),
     }
 }
 
 /// (UKB's record, AKH's record, the same person?) for patient i of each site.
-fn cases() -> Vec<(LinkageRecord, LinkageRecord, bool)> {
+fn cases() -> Vec<(Record, Record, bool)> {
     vec![
         // Umlaut spelling, capitals, hyphenated given names, day and month swapped.
         (

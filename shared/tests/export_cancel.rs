@@ -2,9 +2,6 @@
 //! announced before stay whole, nothing partial or pending is left, no report is written.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use pseal::bundle::BundleReader;
@@ -17,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 fn instance(patient: &str, number: usize) -> Vec<u8> {
-    let mut obj = dicom_object::from_reader(support::mr_instance(16).as_slice()).unwrap();
+    let mut obj = dicom_object::from_reader(pseal_fixtures::sample::mr_instance(16).unwrap().as_slice()).unwrap();
     obj.put(DataElement::new(
         tags::PATIENT_ID,
         VR::LO,

@@ -5,9 +5,6 @@
 //! syntax. A DICOMDIR is reported as one, whatever follows its meta group.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
 use dicom_core::value::Value;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
@@ -24,7 +21,7 @@ fn profile() -> Profile {
 
 /// The support MR instance (explicit VR little endian) as bytes, and where its data set starts.
 fn instance() -> (Vec<u8>, usize) {
-    let bytes = support::mr_instance(16);
+    let bytes = pseal_fixtures::sample::mr_instance(16).unwrap();
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
     (bytes, 144 + group_length)
 }
@@ -104,7 +101,7 @@ fn a_un_sequence_of_undefined_length_is_read_as_a_sequence() {
 #[test]
 fn an_implicit_sq_that_holds_bytes_is_read_as_un_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let whole = dicom_object::from_reader(&support::mr_instance(16)[128..]).unwrap();
+    let whole = dicom_object::from_reader(&pseal_fixtures::sample::mr_instance(16).unwrap()[128..]).unwrap();
     let mut obj = whole.into_inner();
     // (0040,0260) Performed Protocol Code Sequence is SQ in the dictionary; a writer with an
     // older dictionary wrote bytes (as another VR) there.

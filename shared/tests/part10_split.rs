@@ -4,9 +4,6 @@
 //! length sequences — and falls back to reading the whole file when Pixel Data is not last.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
@@ -24,7 +21,7 @@ fn profile() -> Profile {
 
 /// Re-encodes the support instance in another transfer syntax, optionally changing its elements.
 fn variant(ts: &str, change: impl FnOnce(&mut InMemDicomObject)) -> Vec<u8> {
-    let original = dicom_object::from_reader(support::mr_instance(32).as_slice()).unwrap();
+    let original = dicom_object::from_reader(pseal_fixtures::sample::mr_instance(32).unwrap().as_slice()).unwrap();
     let mut obj = original.into_inner();
     change(&mut obj);
     let file = obj
@@ -76,7 +73,11 @@ fn check(dir: &Path, name: &str, bytes: &[u8]) -> bool {
 #[test]
 fn explicit_vr_native_pixel_data_splits_byte_exact() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(check(dir.path(), "explicit.dcm", &support::mr_instance(64)));
+    assert!(check(
+        dir.path(),
+        "explicit.dcm",
+        &pseal_fixtures::sample::mr_instance(64).unwrap()
+    ));
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn de_identified_output_with_undefined_length_sequences_splits_again() {
     // The steward re-keys de-identified files, whose sequences have undefined length.
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.dcm");
-    std::fs::write(&source, support::mr_instance(32)).unwrap();
+    std::fs::write(&source, pseal_fixtures::sample::mr_instance(32).unwrap()).unwrap();
     let done = deidentify_path(&source, &profile(), &UidPlaceholderKey::random()).unwrap();
     let mut bytes = Vec::new();
     done.write_to(&mut bytes).unwrap();
@@ -139,7 +140,7 @@ fn elements_after_pixel_data_fall_back_to_reading_the_whole_file() {
 
 #[test]
 fn truncated_and_foreign_files_are_refused_before_parsing() {
-    let bytes = support::mr_instance(16);
+    let bytes = pseal_fixtures::sample::mr_instance(16).unwrap();
     let cut = &bytes[..bytes.len() - 10];
     let err = pseal::part10::survey(std::io::Cursor::new(cut), cut.len() as u64).unwrap_err();
     assert!(err.to_string().contains("only"), "{err}");

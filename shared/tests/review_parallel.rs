@@ -3,9 +3,6 @@
 //! order, with nothing pending left behind and nothing identifying inside.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use pseal::config::{LocalIdSource, SiteConfig};
@@ -14,7 +11,7 @@ use pseal::export::ExportContext;
 use pseal::keys::{SiteSecretKey, StewardIdentity};
 
 fn instance(patient: &str, number: usize, burned_in: bool) -> Vec<u8> {
-    let mut obj = dicom_object::from_reader(support::mr_instance(16).as_slice()).unwrap();
+    let mut obj = dicom_object::from_reader(pseal_fixtures::sample::mr_instance(16).unwrap().as_slice()).unwrap();
     obj.put(DataElement::new(
         tags::PATIENT_ID,
         VR::LO,

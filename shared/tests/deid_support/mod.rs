@@ -12,8 +12,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use pseal::deid::{DeidConfig, Options, Profile, UidPlaceholderKey};
 
-pub const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
-pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+pub use pseal_fixtures::{EXPLICIT_VR_LITTLE_ENDIAN as EXPLICIT_VR_LE, MR_IMAGE_STORAGE};
 
 pub fn tag(t: u32) -> Tag {
     Tag((t >> 16) as u16, (t & 0xFFFF) as u16)
