@@ -3,7 +3,7 @@
 # committed seeds in fuzz/corpus/<target>/ and the kept crash inputs in fuzz/regressions/<target>/.
 # New inputs libFuzzer finds go to fuzz/work/<target>/ (not committed); a crash stops the run
 # and leaves its input in fuzz/artifacts/<target>/. Fix the bug, then copy the input to
-# fuzz/regressions/<target>/ so that `cargo test -p pseal --test robust_fuzz_replay` replays it.
+# fuzz/regressions/<target>/ so that `cargo test -p pseal --test it robust_fuzz_replay::` replays it.
 #
 #   fuzz/run.sh 60                 # every target, one minute each
 #   fuzz/run.sh 600 deid keys      # two targets, ten minutes each

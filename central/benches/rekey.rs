@@ -1,9 +1,6 @@
 //! Criterion: re-key one de-identified 256×256 MR instance, the per-instance hot path of import.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../../shared/benches/support/mod.rs"]
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pseal::deid::{DeidConfig, Options, Profile, UidPlaceholderKey};
 use pseal_central::rekey::{self, RekeyContext};
@@ -12,7 +9,7 @@ use std::hint::black_box;
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.dcm");
-    std::fs::write(&source, support::mr_instance(256)).unwrap();
+    std::fs::write(&source, pseal_fixtures::sample::mr_instance(256).unwrap()).unwrap();
     let config = DeidConfig {
         options: Options::parse_list("default").unwrap(),
         ..DeidConfig::default()

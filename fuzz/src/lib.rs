@@ -1,7 +1,7 @@
 //! Fuzz harnesses: each function feeds arbitrary bytes to pseal's real parsing code and checks
 //! what a user depends on (no panic, errors that name the file, parse–write–reparse identity).
 //!
-//! libFuzzer drives them through `fuzz/fuzz_targets/*.rs`; `shared/tests/robust_fuzz_replay.rs`
+//! libFuzzer drives them through `fuzz/fuzz_targets/*.rs`; `shared/tests/it/robust_fuzz_replay.rs`
 //! includes this file and replays every seed and every kept crash input in a normal `cargo test`,
 //! so CI checks the regressions without libFuzzer. Panics are the findings: every `assert!` here
 //! states a property of pseal, and nothing here unwraps input.

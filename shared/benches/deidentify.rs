@@ -1,8 +1,6 @@
 //! Criterion: de-identify one 256×256 MR instance, the per-instance hot path of export and review.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pseal::deid::{DeidConfig, Options, Profile, UidPlaceholderKey};
 use std::hint::black_box;
@@ -10,7 +8,7 @@ use std::hint::black_box;
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("instance.dcm");
-    let bytes = support::mr_instance(256);
+    let bytes = pseal_fixtures::sample::mr_instance(256).unwrap();
     std::fs::write(&path, &bytes).unwrap();
     let config = DeidConfig {
         options: Options::parse_list("default").unwrap(),

@@ -3,9 +3,6 @@
 //! and pixel data is never held.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
 use pseal::deid::{DeidConfig, Options, Profile, UidPlaceholderKey};
 use pseal::export::instance::{deidentify_path, LeftOutReason};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -85,7 +82,7 @@ fn a_large_instance_is_opened_without_holding_its_pixels() {
     // 2048 × 2048 × 16 bits = 8 MiB of pixel data.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("large.dcm");
-    std::fs::write(&path, support::mr_instance(2048)).unwrap();
+    std::fs::write(&path, pseal_fixtures::sample::mr_instance(2048).unwrap()).unwrap();
     let profile = profile();
     let key = UidPlaceholderKey::random();
 

@@ -1,8 +1,8 @@
 //! PS3.16 CID 7050 De-identification Method (coding scheme DCM).
 //!
 //! Automatically generated from shared/data/cid7050.csv by the generator in
-//! shared/tests/deid_generated.rs. Edit the generator, not this file. Regenerate with
-//! `PSEAL_REGENERATE=1 cargo test -p pseal --test deid_generated`.
+//! shared/tests/it/deid_generated.rs. Edit the generator, not this file. Regenerate with
+//! `PSEAL_REGENERATE=1 cargo test -p pseal --test it deid_generated::`.
 
 /// `(code value, code meaning)` of every concept of CID 7050 (13 rows).
 #[rustfmt::skip]

@@ -3,8 +3,8 @@
 //! one). Equal item contents are one node.
 //!
 //! Automatically generated from shared/data/iod/ by the generator in
-//! shared/tests/deid_generated/iod.rs. Edit the generator, not this file. Regenerate with
-//! `PSEAL_REGENERATE=1 cargo test -p pseal --test deid_generated`.
+//! shared/tests/it/deid_generated/iod.rs. Edit the generator, not this file. Regenerate with
+//! `PSEAL_REGENERATE=1 cargo test -p pseal --test it deid_generated::`.
 
 use crate::deid::iod::Type::{T1, T1C, T2, T2C, T3};
 use crate::deid::iod::{Edge, NONE};

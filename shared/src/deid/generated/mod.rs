@@ -1,5 +1,5 @@
-//! Tables generated from the CSVs in `shared/data/` by `shared/tests/deid_generated.rs` (and, for
-//! the IOD requirements, `shared/tests/deid_generated/iod.rs`).
+//! Tables generated from the CSVs in `shared/data/` by `shared/tests/it/deid_generated.rs` (and, for
+//! the IOD requirements, `shared/tests/it/deid_generated/iod.rs`).
 
 pub(crate) mod cid7050;
 pub(crate) mod iod;

@@ -1,8 +1,8 @@
 //! PS3.15 2026c Table E.3.10-1, Safe Private Attributes.
 //!
 //! Automatically generated from shared/data/safe-private-attributes.csv by the generator in
-//! shared/tests/deid_generated.rs. Edit the generator, not this file. Regenerate with
-//! `PSEAL_REGENERATE=1 cargo test -p pseal --test deid_generated`.
+//! shared/tests/it/deid_generated.rs. Edit the generator, not this file. Regenerate with
+//! `PSEAL_REGENERATE=1 cargo test -p pseal --test it deid_generated::`.
 
 use crate::deid::private::SafePrivate;
 

@@ -1,8 +1,8 @@
 //! PS3.15 2026c Table E.1-1, Application Level Confidentiality Profile Attributes.
 //!
 //! Automatically generated from shared/data/ps3.15-table-e1-1.csv by the generator in
-//! shared/tests/deid_generated.rs. Edit the generator, not this file. Regenerate with
-//! `PSEAL_REGENERATE=1 cargo test -p pseal --test deid_generated`.
+//! shared/tests/it/deid_generated.rs. Edit the generator, not this file. Regenerate with
+//! `PSEAL_REGENERATE=1 cargo test -p pseal --test it deid_generated::`.
 
 use crate::deid::table::{Cell, Code, Row, TagPattern};
 
