@@ -267,7 +267,7 @@ fn run(cli: Cli) -> Result<u8> {
         } => {
             let selection = match (all, pseudonyms) {
                 (true, _) => Selection::All,
-                (false, Some(file)) => Selection::Pseudonyms(read_pseudonyms(&file).map_err(anyhow::Error::msg)?),
+                (false, Some(file)) => Selection::Pseudonyms(read_pseudonyms(&file)?),
                 (false, None) => bail!("say what to release: choose --all or --pseudonyms FILE"),
             };
             let (format, bids) = match format {
@@ -294,7 +294,7 @@ fn run(cli: Cli) -> Result<u8> {
                 },
                 _ => bail!("say where to write the release: --out FILE with --to AGE1…, or --out-dir DIR"),
             };
-            let (config, _) = ReleaseConfig::load(release_config.as_deref(), &store).map_err(anyhow::Error::msg)?;
+            let (config, _) = ReleaseConfig::load(release_config.as_deref(), &store)?;
             let date = pseal_central::release::release_date()?;
             let request = ReleaseRequest {
                 domain,

@@ -32,10 +32,31 @@ pub struct ReleaseConfig {
     pub ethics_approvals: Vec<String>,
 }
 
+/// Release settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseConfigError {
+    /// The file could not be read.
+    #[error("release settings {}: {source}", path.display())]
+    Read {
+        /// The settings file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or names an unknown setting.
+    #[error("release settings {}: {message}", path.display())]
+    Invalid {
+        /// The settings file.
+        path: PathBuf,
+        /// toml's words, on one line.
+        message: String,
+    },
+}
+
 impl ReleaseConfig {
     /// Reads `explicit` (which must exist), else `store/release.toml` when present, else the
     /// empty settings. Returns the settings and the file they came from.
-    pub fn load(explicit: Option<&Path>, store: &Path) -> Result<(ReleaseConfig, Option<PathBuf>), String> {
+    pub fn load(explicit: Option<&Path>, store: &Path) -> Result<(ReleaseConfig, Option<PathBuf>), ReleaseConfigError> {
         let path = match explicit {
             Some(p) => p.to_path_buf(),
             None => {
@@ -46,14 +67,18 @@ impl ReleaseConfig {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("release settings {}: {e}", path.display()))?;
-        let config: ReleaseConfig = toml::from_str(&text).map_err(|e| {
-            format!(
-                "release settings {}: {}",
-                path.display(),
-                e.to_string().trim_end().replace('\n', " ")
-            )
-        })?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(ReleaseConfigError::Read { path, source }),
+        };
+        let config: ReleaseConfig = match toml::from_str(&text) {
+            Ok(config) => config,
+            Err(e) => {
+                // toml's message spans lines (a caret under the column); one line reads better.
+                let message = e.to_string().trim_end().replace('\n', " ");
+                return Err(ReleaseConfigError::Invalid { path, message });
+            }
+        };
         Ok((config, Some(path)))
     }
 
@@ -89,7 +114,7 @@ mod tests {
         assert!(from.is_some());
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "contcat = \"x\"\n").unwrap();
-        let err = ReleaseConfig::load(Some(&bad), dir.path()).unwrap_err();
+        let err = ReleaseConfig::load(Some(&bad), dir.path()).unwrap_err().to_string();
         assert!(err.contains("bad.toml") && err.contains("contcat"), "{err}");
     }
 }

@@ -152,16 +152,46 @@ pub enum ReleaseError {
     },
 }
 
+/// A `--pseudonyms FILE` that cannot be used.
+#[derive(Debug, Error)]
+pub enum PseudonymsFileError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A line is not a pseudonym (the steward wrote the file; the line number says where).
+    #[error("{}:{line}: {source}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// The line, counted from 1.
+        line: usize,
+        /// Why the line is not a pseudonym.
+        source: pseal::pseudonym::PseudonymError,
+    },
+}
+
 /// Parses a pseudonyms file: one per line, `#` comments and blank lines ignored.
-pub fn read_pseudonyms(path: &Path) -> Result<BTreeSet<Pseudonym>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_pseudonyms(path: &Path) -> Result<BTreeSet<Pseudonym>, PseudonymsFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PseudonymsFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut set = BTreeSet::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let p = line.parse().map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        let p = line.parse().map_err(|source| PseudonymsFileError::Line {
+            path: path.to_path_buf(),
+            line: n + 1,
+            source,
+        })?;
         set.insert(p);
     }
     Ok(set)

@@ -427,12 +427,23 @@ fn stage<R: Read>(entry: R, dest: &Path) -> Result<(Vec<u8>, u64), StageError> {
     Ok((hashing.hasher.finalize().to_vec(), hashing.count))
 }
 
-fn read_bounded<R: Read>(entry: R, size: u64, max: u64) -> Result<Vec<u8>, String> {
+/// Why a small metadata entry (manifest, authenticator) was not read.
+#[derive(Debug, thiserror::Error)]
+enum BoundedReadError {
+    /// Larger than any entry pseal writes: refused before reading.
+    #[error("{size} bytes exceeds the limit of {max}")]
+    TooLarge { size: u64, max: u64 },
+    /// The decrypted stream failed mid-entry.
+    #[error("{0}")]
+    Read(#[from] io::Error),
+}
+
+fn read_bounded<R: Read>(entry: R, size: u64, max: u64) -> Result<Vec<u8>, BoundedReadError> {
     if size > max {
-        return Err(format!("{size} bytes exceeds the limit of {max}"));
+        return Err(BoundedReadError::TooLarge { size, max });
     }
     let mut out = Vec::with_capacity(size as usize);
-    entry.take(max).read_to_end(&mut out).map_err(|e| e.to_string())?;
+    entry.take(max).read_to_end(&mut out)?;
     Ok(out)
 }
 

@@ -253,21 +253,21 @@ fn look(path: &Path, tag: dicom_core::Tag, linkage: bool) -> Looked {
             }),
         ),
         Ok(None) => Looked::NoLocalId,
-        Err(reason) => Looked::Unreadable(reason),
+        Err(e) => Looked::Unreadable(super::instance::parser_reason(&e)),
     }
 }
 
 /// The local patient ID in `path` (the top-level attribute `tag`), after the same walk that
-/// guards every parse; `Err` holds a reason that names no value from the file.
-pub fn local_id_of(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
-    let walked = crate::part10::walk(path, Some(tag)).map_err(|e| super::instance::parser_reason(&e))?;
+/// guards every parse; the error names no value from the file
+/// ([`parser_reason`](super::instance::parser_reason) words it with its causes).
+pub fn local_id_of(path: &Path, tag: dicom_core::Tag) -> Result<Option<LocalId>, OpenError> {
+    let walked = crate::part10::walk(path, Some(tag))?;
     local_id_in(&walked, tag)
 }
 
 /// The local ID in a file walked with `tag` kept.
-fn local_id_in(walked: &crate::part10::Walked, tag: dicom_core::Tag) -> Result<Option<LocalId>, String> {
+fn local_id_in(walked: &crate::part10::Walked, tag: dicom_core::Tag) -> Result<Option<LocalId>, OpenError> {
     use crate::part10::TopLevelValue;
-    let reason = |e: crate::part10::OpenError| super::instance::parser_reason(&e);
     match &walked.value {
         TopLevelValue::Absent => Ok(None),
         // The walk has the value's bytes; printable ASCII before the padding (what hospital IDs
@@ -281,7 +281,7 @@ fn local_id_in(walked: &crate::part10::Walked, tag: dicom_core::Tag) -> Result<O
                 0xFFFF => dicom_core::Tag(tag.group().saturating_add(1), 0),
                 e => dicom_core::Tag(tag.group(), e + 1),
             };
-            let object = walked.parse_until(next).map_err(reason)?;
+            let object = walked.parse_until(next)?;
             let Ok(element) = object.element(tag) else {
                 return Ok(None);
             };

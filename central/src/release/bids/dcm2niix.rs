@@ -167,15 +167,15 @@ impl Dcm2niix {
     /// Converts the DICOM files in `input` (one series) into the empty folder `output`; returns
     /// the images written, or why there is none. The reason quotes dcm2niix's own error lines
     /// (about de-identified archive files, never a hospital's).
-    pub fn convert(&self, input: &Path, output: &Path) -> Result<Vec<Image>, String> {
+    pub fn convert(&self, input: &Path, output: &Path) -> Result<Vec<Image>, ConvertError> {
         let out = Command::new(&self.path)
             .args(OPTIONS)
             .arg("-o")
             .arg(output)
             .arg(input)
             .output()
-            .map_err(|e| format!("dcm2niix could not be run: {e}"))?;
-        let images = images_in(output).map_err(|e| format!("reading dcm2niix's output: {e}"))?;
+            .map_err(ConvertError::Run)?;
+        let images = images_in(output).map_err(ConvertError::ReadOutput)?;
         if images.is_empty() || !out.status.success() {
             let said = format!(
                 "{}\n{}",
@@ -198,13 +198,55 @@ impl Dcm2niix {
                 format!(": {}", lines.join(" / ").chars().take(300).collect::<String>())
             };
             return Err(if images.is_empty() {
-                format!("dcm2niix wrote no image (exit {status}){detail}")
+                ConvertError::NoImage { status, detail }
             } else {
-                format!("dcm2niix failed (exit {status}){detail}")
+                ConvertError::Failed { status, detail }
             });
         }
         Ok(images)
     }
+}
+
+/// Why dcm2niix gave no usable images for a series (a reason the release lists; it quotes
+/// dcm2niix's own lines about de-identified archive files, never a hospital's).
+#[derive(Debug, Error)]
+pub enum ConvertError {
+    /// The program could not be started.
+    #[error("dcm2niix could not be run: {0}")]
+    Run(std::io::Error),
+    /// Its output folder could not be listed.
+    #[error("reading dcm2niix's output: {0}")]
+    ReadOutput(std::io::Error),
+    /// It wrote no image.
+    #[error("dcm2niix wrote no image (exit {status}){detail}")]
+    NoImage {
+        /// `status N` or `a signal`.
+        status: String,
+        /// `: ` and up to three of its error lines, or nothing.
+        detail: String,
+    },
+    /// It wrote images but failed.
+    #[error("dcm2niix failed (exit {status}){detail}")]
+    Failed {
+        /// `status N` or `a signal`.
+        status: String,
+        /// `: ` and up to three of its error lines, or nothing.
+        detail: String,
+    },
+}
+
+/// Why a dcm2niix sidecar was not released.
+#[derive(Debug, Error)]
+pub enum SidecarError {
+    /// Not JSON at all.
+    #[error("dcm2niix wrote a sidecar that is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, but not an object.
+    #[error("dcm2niix wrote a sidecar that is not a JSON object")]
+    NotObject,
+    /// The cleaned sidecar could not be written out.
+    #[error("writing the cleaned sidecar: {0}")]
+    Write(serde_json::Error),
 }
 
 /// The images in a dcm2niix output folder, grouped by stem, sorted.
@@ -267,14 +309,13 @@ fn released_key(k: &str) -> bool {
 /// The sidecar as released: keys that name a site, a person, a UID or a date removed (a BIDS
 /// release holds no absolute date; `AcquisitionTime`, a time of day, stays), written with sorted
 /// keys so the bytes depend only on the content.
-pub fn clean_sidecar(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("dcm2niix wrote a sidecar that is not JSON: {e}"))?;
+pub fn clean_sidecar(bytes: &[u8]) -> Result<Vec<u8>, SidecarError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(SidecarError::NotJson)?;
     let serde_json::Value::Object(map) = value else {
-        return Err("dcm2niix wrote a sidecar that is not a JSON object".into());
+        return Err(SidecarError::NotObject);
     };
     let kept: serde_json::Map<String, serde_json::Value> = map.into_iter().filter(|(k, _)| released_key(k)).collect();
-    let mut out = serde_json::to_vec_pretty(&serde_json::Value::Object(kept)).map_err(|e| e.to_string())?;
+    let mut out = serde_json::to_vec_pretty(&serde_json::Value::Object(kept)).map_err(SidecarError::Write)?;
     out.push(b'\n');
     Ok(out)
 }

@@ -373,9 +373,9 @@ impl<'a> BidsRelease<'a> {
         }
         let converted = self.options.converter.convert(&input, &output);
         let result = match converted {
-            Err(reason) => Ok(Outcome::Failed(reason)),
+            Err(reason) => Ok(Outcome::Failed(reason.to_string())),
             Ok(images) => match name_images(images, entities, datatype) {
-                Err(reason) => Ok(Outcome::Failed(reason)),
+                Err(reason) => Ok(Outcome::Failed(reason.to_string())),
                 Ok(named) => self.add_images(package, out, named, sub, ses, datatype, suffix),
             },
         };
@@ -405,7 +405,7 @@ impl<'a> BidsRelease<'a> {
             let bytes = std::fs::read(json).map_err(scratch_err(out))?;
             match clean_sidecar(&bytes) {
                 Ok(clean) => sidecars.push(clean),
-                Err(reason) => return Ok(Outcome::Failed(reason)),
+                Err(reason) => return Ok(Outcome::Failed(reason.to_string())),
             }
         }
         let mut files = Vec::new();
@@ -541,6 +541,17 @@ impl<'a> BidsRelease<'a> {
     }
 }
 
+/// Why dcm2niix's images of a series get no BIDS names (a reason the release lists).
+#[derive(Debug, thiserror::Error)]
+enum NotNamed {
+    /// Several images that are not the echoes of one series (their dcm2niix postfixes).
+    #[error("dcm2niix split the series into {} images ({}); pseal does not guess how they map to BIDS", .0.len(), .0.join(", "))]
+    Split(Vec<String>),
+    /// A dwi series without b-values and vectors.
+    #[error("dcm2niix wrote no b-values and vectors, which BIDS dwi requires (a trace or derived image?)")]
+    NoGradients,
+}
+
 /// BIDS entities of a file name (key → label).
 type Entities = BTreeMap<String, String>;
 
@@ -550,7 +561,7 @@ fn name_images(
     images: Vec<Image>,
     entities: &BTreeMap<String, String>,
     datatype: &str,
-) -> Result<Vec<(Image, Entities)>, String> {
+) -> Result<Vec<(Image, Entities)>, NotNamed> {
     let named = if images.len() == 1 && images[0].postfix.is_empty() {
         images.into_iter().map(|i| (i, entities.clone())).collect::<Vec<_>>()
     } else if images.iter().all(|i| echo_of(&i.postfix).is_some()) {
@@ -573,16 +584,10 @@ fn name_images(
                 }
             })
             .collect();
-        return Err(format!(
-            "dcm2niix split the series into {} images ({}); pseal does not guess how they map to BIDS",
-            postfixes.len(),
-            postfixes.join(", ")
-        ));
+        return Err(NotNamed::Split(postfixes));
     };
     if datatype == "dwi" && named.iter().any(|(i, _)| i.bval.is_none() || i.bvec.is_none()) {
-        return Err(
-            "dcm2niix wrote no b-values and vectors, which BIDS dwi requires (a trace or derived image?)".into(),
-        );
+        return Err(NotNamed::NoGradients);
     }
     Ok(named)
 }
@@ -633,12 +638,17 @@ mod tests {
     #[test]
     fn only_one_image_or_echoes_are_named_the_rest_is_not_guessed() {
         let none = BTreeMap::new();
-        assert_eq!(name_images(vec![image("")], &none, "anat").map(|v| v.len()), Ok(1));
+        assert_eq!(
+            name_images(vec![image("")], &none, "anat").map(|v| v.len()).ok(),
+            Some(1)
+        );
         let echoes = name_images(vec![image("_e1"), image("_e2")], &none, "anat").unwrap_or_default();
         assert_eq!(echoes[1].1.get("echo").map(String::as_str), Some("2"));
-        let err = name_images(vec![image(""), image("_ph")], &none, "anat").unwrap_err();
+        let err = name_images(vec![image(""), image("_ph")], &none, "anat")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("(none), _ph"), "{err}");
-        let err = name_images(vec![image("")], &none, "dwi").unwrap_err();
+        let err = name_images(vec![image("")], &none, "dwi").unwrap_err().to_string();
         assert!(err.contains("b-values"), "{err}");
     }
 }
