@@ -128,8 +128,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Cross-site linkage: link a new patient to another site's patient at once when the match
-        /// is clear (score at or above --link-upper, no other candidate at or above --link-lower);
-        /// without it such matches are queued for `links accept`.
+        /// is clear (score at or above --link-upper, every other candidate at least --link-margin
+        /// below it); without it such matches are queued for `links accept`.
         #[arg(long)]
         auto_link: bool,
         /// Cross-site linkage: the score at or above which a pair is a match (docs/linkage.md).
@@ -138,6 +138,10 @@ pub enum Command {
         /// Cross-site linkage: the score at or above which a pair is queued for review.
         #[arg(long, value_name = "SCORE", default_value_t = pseal_central::linkage::DEFAULT_LOWER)]
         link_lower: f64,
+        /// Cross-site linkage: how far below an automatic link every other candidate must score;
+        /// a closer one (a twin, a namesake) sends both to review (docs/linkage.md).
+        #[arg(long, value_name = "SCORE", default_value_t = pseal_central::linkage::DEFAULT_MARGIN)]
+        link_margin: f64,
         /// The bundles.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,

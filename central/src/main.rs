@@ -163,11 +163,13 @@ fn run(cli: Cli) -> Result<u8> {
             auto_link,
             link_upper,
             link_lower,
+            link_margin,
             bundles,
         } => {
             let policy = pseal_central::linkage::Policy {
                 upper: link_upper,
                 lower: link_lower,
+                margin: Some(link_margin),
                 auto_link,
                 ..Default::default()
             };

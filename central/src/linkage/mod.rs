@@ -32,6 +32,10 @@ pub struct Policy {
     pub lower: f64,
     /// Link matches at or above `upper` without review (`import --auto-link`).
     pub auto_link: bool,
+    /// A match is linked automatically only when every other candidate scores at least this
+    /// much below it (and below `upper`); a closer runner-up (a twin, a namesake) sends both to
+    /// review. `None`: any other candidate at or above `lower` does.
+    pub margin: Option<f64>,
     /// At most this many possible matches are queued for one new patient (the best ones).
     pub max_queued: usize,
 }
@@ -40,6 +44,8 @@ pub struct Policy {
 pub const DEFAULT_UPPER: f64 = 0.95;
 /// Default lower threshold.
 pub const DEFAULT_LOWER: f64 = 0.75;
+/// Default margin between an automatic link and the runner-up.
+pub const DEFAULT_MARGIN: f64 = 0.1;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -47,18 +53,21 @@ impl Default for Policy {
             upper: DEFAULT_UPPER,
             lower: DEFAULT_LOWER,
             auto_link: false,
+            margin: Some(DEFAULT_MARGIN),
             max_queued: 5,
         }
     }
 }
 
 impl Policy {
-    /// Checks `0 < lower <= upper <= 1`.
+    /// Checks `0 < lower <= upper <= 1` and `0 <= margin <= 1`.
     pub fn validate(&self) -> Result<(), BadThresholds> {
-        if !(self.lower > 0.0 && self.lower <= self.upper && self.upper <= 1.0) {
+        let margin_ok = self.margin.is_none_or(|m| (0.0..=1.0).contains(&m));
+        if !(self.lower > 0.0 && self.lower <= self.upper && self.upper <= 1.0 && margin_ok) {
             return Err(BadThresholds {
                 lower: self.lower,
                 upper: self.upper,
+                margin: self.margin,
             });
         }
         Ok(())
@@ -67,12 +76,16 @@ impl Policy {
 
 /// Linkage thresholds [`Policy::validate`] refuses.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("linkage thresholds must satisfy 0 < lower ({lower}) <= upper ({upper}) <= 1")]
+#[error(
+    "linkage thresholds must satisfy 0 < lower ({lower}) <= upper ({upper}) <= 1 and 0 <= margin ({margin:?}) <= 1"
+)]
 pub struct BadThresholds {
     /// The lower threshold given.
     pub lower: f64,
     /// The upper threshold given.
     pub upper: f64,
+    /// The margin given.
+    pub margin: Option<f64>,
 }
 
 /// A stored patient scored against a new one.
@@ -99,7 +112,9 @@ pub enum Decision {
 
 /// Decides from the scored candidates (any order, any number per cluster). A match is linked
 /// automatically only when the policy allows it, it is the only cluster at or above `upper`,
-/// and no other cluster reaches `lower`; anything less clear goes to review.
+/// and every other cluster scores at least `margin` below it (with no margin: no other cluster
+/// reaches `lower`); anything less clear goes to review. The runners-up of an automatic link
+/// are not queued: they scored clearly below a match the policy trusts.
 pub fn decide(candidates: Vec<Candidate>, policy: &Policy) -> Decision {
     let mut best: Vec<Candidate> = Vec::new();
     for c in candidates {
@@ -119,7 +134,13 @@ pub fn decide(candidates: Vec<Candidate>, policy: &Policy) -> Decision {
     if best.is_empty() {
         return Decision::Unmatched;
     }
-    if policy.auto_link && best.len() == 1 && best[0].scores.total >= policy.upper {
+    let top = best[0].scores.total;
+    let clear = match (best.get(1), policy.margin) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(second), Some(margin)) => second.scores.total < policy.upper && second.scores.total <= top - margin,
+    };
+    if policy.auto_link && top >= policy.upper && clear {
         return Decision::AutoLink(best.remove(0));
     }
     best.truncate(policy.max_queued.max(1));
@@ -149,8 +170,18 @@ mod tests {
         };
         assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.2)], &auto), Decision::AutoLink(x) if x.patient == 1));
         assert!(matches!(decide(vec![c(1, 1, 0.99)], &Policy::default()), Decision::Queue(v) if v.len() == 1));
-        // A second possible match makes it ambiguous.
-        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.8)], &auto), Decision::Queue(v) if v.len() == 2));
+        // A runner-up within the margin makes it ambiguous; one clearly below does not.
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.92)], &auto), Decision::Queue(v) if v.len() == 2));
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.8)], &auto), Decision::AutoLink(x) if x.patient == 1));
+        // Two matches are always ambiguous, however far apart.
+        let wide = Policy {
+            margin: Some(0.01),
+            ..auto
+        };
+        assert!(matches!(decide(vec![c(1, 1, 1.0), c(2, 2, 0.96)], &wide), Decision::Queue(v) if v.len() == 2));
+        // Without a margin any other possible match does.
+        let strict = Policy { margin: None, ..auto };
+        assert!(matches!(decide(vec![c(1, 1, 0.99), c(2, 2, 0.8)], &strict), Decision::Queue(v) if v.len() == 2));
         // Two rows of one merged patient are one candidate.
         assert!(matches!(decide(vec![c(1, 1, 0.99), c(3, 1, 0.97)], &auto), Decision::AutoLink(x) if x.patient == 1));
         assert!(matches!(decide(vec![c(1, 1, 0.5)], &auto), Decision::Unmatched));
@@ -163,6 +194,11 @@ mod tests {
         let bad = Policy {
             lower: 0.9,
             upper: 0.8,
+            ..Policy::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = Policy {
+            margin: Some(-0.1),
             ..Policy::default()
         };
         assert!(bad.validate().is_err());
