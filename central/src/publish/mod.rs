@@ -26,6 +26,7 @@ pub use verify::VerifyReport;
 
 use pseal::progress::Progress;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -40,6 +41,11 @@ pub trait Server: Sync {
     fn study_instances(&self, study: &str) -> Result<Vec<HeldInstance>, ServerError>;
     /// Sends one batch with STOW-RS.
     fn store(&self, batch: &stow::Batch) -> Result<stow::StowResponse, ServerError>;
+    /// How many instances the server holds in each series of `study`, when it can say so more
+    /// cheaply than by listing them (`None`: ask [`Server::study_instances`] instead).
+    fn study_series_counts(&self, _study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        Ok(None)
+    }
 }
 
 impl Server for Client {
@@ -51,6 +57,9 @@ impl Server for Client {
     }
     fn store(&self, batch: &stow::Batch) -> Result<stow::StowResponse, ServerError> {
         Client::store(self, batch)
+    }
+    fn study_series_counts(&self, study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        Client::study_series_counts(self, study)
     }
 }
 

@@ -59,6 +59,8 @@ type Answer = Result<Vec<(Part, Outcome)>, ServerError>;
 struct ToConfirm {
     study: String,
     stored: Vec<Part>,
+    /// Instances per series the server should now hold: what it held before and what it stored.
+    expected: HashMap<String, u64>,
 }
 
 /// The confirming thread's answer: the instances the server said it stored and what it holds.
@@ -72,6 +74,8 @@ struct Confirmed {
 struct Study {
     /// What the server held before this run.
     held: HashSet<String>,
+    /// The same, counted per series.
+    held_series: HashMap<String, u64>,
     /// Instances sent and not yet answered.
     in_flight: usize,
     /// Instances the server said it stored, to confirm.
@@ -114,11 +118,17 @@ impl State<'_> {
             // server held then still holds.
             s.closed = false;
         } else {
-            let held = self.server.study_instances(study)?.into_iter().map(|h| h.sop).collect();
+            let mut held = HashSet::new();
+            let mut held_series: HashMap<String, u64> = HashMap::new();
+            for h in self.server.study_instances(study)? {
+                *held_series.entry(h.series).or_default() += 1;
+                held.insert(h.sop);
+            }
             self.studies.insert(
                 study.to_string(),
                 Study {
                     held,
+                    held_series,
                     ..Study::default()
                 },
             );
@@ -182,10 +192,15 @@ impl State<'_> {
             return Ok(());
         }
         let stored = std::mem::take(&mut s.stored);
+        let mut expected = std::mem::take(&mut s.held_series);
+        for part in &stored {
+            *expected.entry(series_of(&part.path).to_string()).or_default() += 1;
+        }
         self.studies.remove(study);
         let job = ToConfirm {
             study: study.to_string(),
             stored,
+            expected,
         };
         let job = match &self.confirm_tx {
             Some(tx) => match tx.send(job) {
@@ -195,7 +210,7 @@ impl State<'_> {
             },
             None => job,
         };
-        let held = held_sops(self.server, &job.study);
+        let held = held_after(self.server, &job);
         self.confirmed(Confirmed {
             stored: job.stored,
             held,
@@ -234,9 +249,23 @@ impl State<'_> {
     }
 }
 
-/// The SOP Instance UIDs of `study` the server holds.
-fn held_sops(server: &dyn Server, study: &str) -> Result<HashSet<String>, ServerError> {
-    Ok(server.study_instances(study)?.into_iter().map(|h| h.sop).collect())
+/// Which of `job.stored` the server holds. First by counting each series' instances, which a
+/// server answers from its index: when every series holds exactly what it held before plus what
+/// was stored, everything stored is there (the release's series carry the archive's own UIDs, so
+/// nothing else is stored into them meanwhile). Otherwise, or when the server cannot count, the
+/// study's instances are listed one by one, which names what is missing.
+fn held_after(server: &dyn Server, job: &ToConfirm) -> Result<HashSet<String>, ServerError> {
+    if let Some(counts) = server.study_series_counts(&job.study)? {
+        if job.expected.iter().all(|(series, n)| counts.get(series) == Some(n)) {
+            return Ok(job.stored.iter().map(|p| p.sop.clone()).collect());
+        }
+    }
+    Ok(server.study_instances(&job.study)?.into_iter().map(|h| h.sop).collect())
+}
+
+/// The series UID in an instance's path `archive/<pseudonym>/<study>/<series>/<sop>.dcm`.
+fn series_of(path: &str) -> &str {
+    path.split('/').nth(3).unwrap_or_default()
 }
 
 /// Sends one batch and turns the answer into one outcome per instance. A batch refused as a whole
@@ -352,7 +381,7 @@ pub fn publish(
             state.confirm_tx = Some(confirm_tx);
             scope.spawn(move || {
                 for job in confirm_rx {
-                    let held = held_sops(server, &job.study);
+                    let held = held_after(server, &job);
                     let answer = Confirmed {
                         stored: job.stored,
                         held,
