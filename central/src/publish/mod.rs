@@ -3,9 +3,10 @@
 //! The release (`pseal-central release`: age → tar, or age → zstd → tar with `--compress zstd`) is read as a stream and its instances
 //! go straight into STOW-RS requests, several in flight: no plaintext copy touches the disk. The
 //! run is idempotent and resumable because the server is asked (QIDO-RS), study by study, which
-//! instances it already holds, and only the others are sent; after sending, the same question
-//! confirms that the server holds what it acknowledged (Orthanc 1.10 with DICOMweb 1.7 reports an
-//! instance its own filter discarded as stored). [`verify`] compares the server with the release's
+//! instances it already holds, and only the others are sent; after sending, the server is asked
+//! again (each series' instance count, and the instances themselves where a count is short) to
+//! confirm that it holds what it acknowledged (Orthanc 1.10 with DICOMweb 1.7 reports an instance
+//! its own filter discarded as stored). [`verify`] compares the server with the release's
 //! `index.csv`.
 //!
 //! - [`dicomweb`]: the HTTP client (QIDO-RS, STOW-RS, authentication, TLS);

@@ -3,7 +3,8 @@
 //! batches (STOW-RS), several in flight. When a study's batches are answered, the server is asked
 //! again, and only the instances it then holds count as sent. That question goes to a thread of
 //! its own, so the next study's batches go on being read and sent while the server answers it
-//! (asked on the reading thread, it left the senders idle for as long as the server took).
+//! (asked on the reading thread, it left the senders idle for as long as the server took), and it
+//! counts instances per series before listing any (docs/performance.md, *Publishing into Orthanc*).
 //!
 //! Memory: the batches in flight (`jobs` + 1, each at most `batch_bytes` or one instance), the
 //! UIDs of the studies open, and with `verify` the index rows. Nothing else grows with the
