@@ -6,6 +6,7 @@ use super::stow::{Batch, StowResponse};
 use super::ServerError;
 use base64::Engine as _;
 use dicom_dictionary_std::tags;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,6 +365,34 @@ impl Client {
         }
     }
 
+    /// How many instances the server holds in each series of `study` (QIDO-RS at the series
+    /// level with Number of Series Related Instances), or `None` when the answer cannot say (a
+    /// count left out, or a study of more series than one page). Servers answer this from their
+    /// index; at the instance level Orthanc 1.10 reads every instance's file.
+    pub fn study_series_counts(&self, study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        let url = format!("{}/studies/{study}/series", self.base);
+        self.with_retries(|| {
+            let mut response = self
+                .authorize(self.agent.get(&url))
+                .query("includefield", "00201209")
+                .query("limit", QIDO_PAGE.to_string())
+                .header("Accept", "application/dicom+json")
+                .call()
+                .map_err(|e| self.transport(&url, e))?;
+            let status = response.status().as_u16();
+            let body = read_body(&mut response, &url)?;
+            match status {
+                204 | 404 => Ok(Some(HashMap::new())),
+                200 if body.iter().all(u8::is_ascii_whitespace) => Ok(Some(HashMap::new())),
+                200 => parse_series_counts(&body).map_err(|reason| ServerError::BadResponse {
+                    url: url.clone(),
+                    reason,
+                }),
+                s => Err(self.status_error(&url, s, &body)),
+            }
+        })
+    }
+
     fn qido_page(&self, url: &str, offset: usize) -> Result<Vec<HeldInstance>, ServerError> {
         let mut response = self
             .authorize(self.agent.get(url))
@@ -462,6 +491,39 @@ pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, String> {
         });
     }
     Ok(out)
+}
+
+/// Reads a series-level QIDO-RS answer into instances per Series Instance UID; `None` when a
+/// series has no Number of Series Related Instances (0020,1209) or the page is full (more series
+/// may follow).
+pub fn parse_series_counts(body: &[u8]) -> Result<Option<HashMap<String, u64>>, String> {
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| format!("not a DICOM JSON array: {e}"))?;
+    if items.len() >= QIDO_PAGE {
+        return Ok(None);
+    }
+    let mut out = HashMap::with_capacity(items.len());
+    for item in items {
+        let obj: dicom_object::InMemDicomObject =
+            dicom_json::from_value(item).map_err(|e| format!("not a DICOM JSON object: {e}"))?;
+        let Some(series) = obj
+            .element(tags::SERIES_INSTANCE_UID)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+        else {
+            return Err("a series without SeriesInstanceUID (0020,000E)".into());
+        };
+        let Some(count) = obj
+            .element(tags::NUMBER_OF_SERIES_RELATED_INSTANCES)
+            .ok()
+            .and_then(|e| e.to_int::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        out.insert(series, count);
+    }
+    Ok(Some(out))
 }
 
 /// The system's root certificates and those of `tls.ca_file`.

@@ -3,9 +3,10 @@
 //! The release (`pseal-central release`: age → tar, or age → zstd → tar with `--compress zstd`) is read as a stream and its instances
 //! go straight into STOW-RS requests, several in flight: no plaintext copy touches the disk. The
 //! run is idempotent and resumable because the server is asked (QIDO-RS), study by study, which
-//! instances it already holds, and only the others are sent; after sending, the same question
-//! confirms that the server holds what it acknowledged (Orthanc 1.10 with DICOMweb 1.7 reports an
-//! instance its own filter discarded as stored). [`verify`] compares the server with the release's
+//! instances it already holds, and only the others are sent; after sending, the server is asked
+//! again (each series' instance count, and the instances themselves where a count is short) to
+//! confirm that it holds what it acknowledged (Orthanc 1.10 with DICOMweb 1.7 reports an instance
+//! its own filter discarded as stored). [`verify`] compares the server with the release's
 //! `index.csv`.
 //!
 //! - [`dicomweb`]: the HTTP client (QIDO-RS, STOW-RS, authentication, TLS);
@@ -26,6 +27,7 @@ pub use verify::VerifyReport;
 
 use pseal::progress::Progress;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -40,6 +42,11 @@ pub trait Server: Sync {
     fn study_instances(&self, study: &str) -> Result<Vec<HeldInstance>, ServerError>;
     /// Sends one batch with STOW-RS.
     fn store(&self, batch: &stow::Batch) -> Result<stow::StowResponse, ServerError>;
+    /// How many instances the server holds in each series of `study`, when it can say so more
+    /// cheaply than by listing them (`None`: ask [`Server::study_instances`] instead).
+    fn study_series_counts(&self, _study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        Ok(None)
+    }
 }
 
 impl Server for Client {
@@ -51,6 +58,9 @@ impl Server for Client {
     }
     fn store(&self, batch: &stow::Batch) -> Result<stow::StowResponse, ServerError> {
         Client::store(self, batch)
+    }
+    fn study_series_counts(&self, study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        Client::study_series_counts(self, study)
     }
 }
 

@@ -1,7 +1,10 @@
 //! The publish pipeline. One thread reads the release; for each study it meets it asks the server
 //! which instances it holds (QIDO-RS) and puts the others into batches; worker threads send the
 //! batches (STOW-RS), several in flight. When a study's batches are answered, the server is asked
-//! again, and only the instances it then holds count as sent.
+//! again, and only the instances it then holds count as sent. That question goes to a thread of
+//! its own, so the next study's batches go on being read and sent while the server answers it
+//! (asked on the reading thread, it left the senders idle for as long as the server took), and it
+//! counts instances per series before listing any (docs/performance.md, *Publishing into Orthanc*).
 //!
 //! Memory: the batches in flight (`jobs` + 1, each at most `batch_bytes` or one instance), the
 //! UIDs of the studies open, and with `verify` the index rows. Nothing else grows with the
@@ -53,11 +56,27 @@ enum Outcome {
 
 type Answer = Result<Vec<(Part, Outcome)>, ServerError>;
 
+/// A study whose batches are all answered, for the confirming thread to ask about.
+struct ToConfirm {
+    study: String,
+    stored: Vec<Part>,
+    /// Instances per series the server should now hold: what it held before and what it stored.
+    expected: HashMap<String, u64>,
+}
+
+/// The confirming thread's answer: the instances the server said it stored and what it holds.
+struct Confirmed {
+    stored: Vec<Part>,
+    held: Result<HashSet<String>, ServerError>,
+}
+
 /// A study met in the release.
 #[derive(Default)]
 struct Study {
     /// What the server held before this run.
     held: HashSet<String>,
+    /// The same, counted per series.
+    held_series: HashMap<String, u64>,
     /// Instances sent and not yet answered.
     in_flight: usize,
     /// Instances the server said it stored, to confirm.
@@ -72,6 +91,8 @@ struct State<'a> {
     studies: HashMap<String, Study>,
     current: Option<String>,
     summary: Summary,
+    /// To the confirming thread (`None` once closed: then confirmation is done in line).
+    confirm_tx: Option<mpsc::Sender<ToConfirm>>,
 }
 
 impl State<'_> {
@@ -98,11 +119,17 @@ impl State<'_> {
             // server held then still holds.
             s.closed = false;
         } else {
-            let held = self.server.study_instances(study)?.into_iter().map(|h| h.sop).collect();
+            let mut held = HashSet::new();
+            let mut held_series: HashMap<String, u64> = HashMap::new();
+            for h in self.server.study_instances(study)? {
+                *held_series.entry(h.series).or_default() += 1;
+                held.insert(h.sop);
+            }
             self.studies.insert(
                 study.to_string(),
                 Study {
                     held,
+                    held_series,
                     ..Study::default()
                 },
             );
@@ -154,8 +181,8 @@ impl State<'_> {
         }
     }
 
-    /// Asks the server again and counts as sent only what it now holds: a server may answer
-    /// "stored" for an instance it then discards.
+    /// Asks the server again (on the confirming thread when there is one) and counts as sent
+    /// only what it then holds: a server may answer "stored" for an instance it then discards.
     fn confirm(&mut self, study: &str) -> Result<(), ServerError> {
         let Some(s) = self.studies.get_mut(study) else {
             return Ok(());
@@ -166,8 +193,42 @@ impl State<'_> {
             return Ok(());
         }
         let stored = std::mem::take(&mut s.stored);
-        let held: HashSet<String> = self.server.study_instances(study)?.into_iter().map(|h| h.sop).collect();
+        let mut expected = std::mem::take(&mut s.held_series);
+        for part in &stored {
+            *expected.entry(series_of(&part.path).to_string()).or_default() += 1;
+        }
         self.studies.remove(study);
+        let job = ToConfirm {
+            study: study.to_string(),
+            stored,
+            expected,
+        };
+        let job = match &self.confirm_tx {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return Ok(()),
+                // The confirming thread is gone: ask here.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let held = held_after(self.server, &job);
+        self.confirmed(Confirmed {
+            stored: job.stored,
+            held,
+        })
+    }
+
+    /// Counts a study's confirmation.
+    fn confirmed(&mut self, answer: Confirmed) -> Result<(), ServerError> {
+        let Confirmed { stored, held } = answer;
+        let held = match held {
+            Ok(held) => held,
+            Err(e) => {
+                // Answered "stored" but not confirmed: counted as sent, as when a run stops.
+                self.summary.sent += stored.len() as u64;
+                return Err(e);
+            }
+        };
         for part in stored {
             if held.contains(&part.sop) {
                 self.summary.sent += 1;
@@ -187,6 +248,25 @@ impl State<'_> {
             self.summary.sent += s.stored.len() as u64;
         }
     }
+}
+
+/// Which of `job.stored` the server holds. First by counting each series' instances, which a
+/// server answers from its index: when every series holds exactly what it held before plus what
+/// was stored, everything stored is there (the release's series carry the archive's own UIDs, so
+/// nothing else is stored into them meanwhile). Otherwise, or when the server cannot count, the
+/// study's instances are listed one by one, which names what is missing.
+fn held_after(server: &dyn Server, job: &ToConfirm) -> Result<HashSet<String>, ServerError> {
+    if let Some(counts) = server.study_series_counts(&job.study)? {
+        if job.expected.iter().all(|(series, n)| counts.get(series) == Some(n)) {
+            return Ok(job.stored.iter().map(|p| p.sop.clone()).collect());
+        }
+    }
+    Ok(server.study_instances(&job.study)?.into_iter().map(|h| h.sop).collect())
+}
+
+/// The series UID in an instance's path `archive/<pseudonym>/<study>/<series>/<sop>.dcm`.
+fn series_of(path: &str) -> &str {
+    path.split('/').nth(3).unwrap_or_default()
 }
 
 /// Sends one batch and turns the answer into one outcome per instance. A batch refused as a whole
@@ -270,6 +350,7 @@ pub fn publish(
         studies: HashMap::new(),
         current: None,
         summary: Summary::default(),
+        confirm_tx: None,
     };
     let mut index = None;
     let jobs = options.jobs.max(1);
@@ -295,6 +376,25 @@ pub fn publish(
             }
         }
         drop(answer_tx);
+        let (confirmed_tx, confirmed_rx) = mpsc::channel::<Confirmed>();
+        if options.send {
+            let (confirm_tx, confirm_rx) = mpsc::channel::<ToConfirm>();
+            state.confirm_tx = Some(confirm_tx);
+            scope.spawn(move || {
+                for job in confirm_rx {
+                    let held = held_after(server, &job);
+                    let answer = Confirmed {
+                        stored: job.stored,
+                        held,
+                    };
+                    if confirmed_tx.send(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        } else {
+            drop(confirmed_tx);
+        }
 
         let mut batch = Batch::new();
         let flush = |batch: &mut Batch| -> Result<(), FlushError> {
@@ -308,6 +408,11 @@ pub fn publish(
         for entry in entries {
             while let Ok(answer) = answer_rx.try_recv() {
                 if let Err(e) = state.absorb(answer) {
+                    stop.get_or_insert(e.to_string());
+                }
+            }
+            while let Ok(answer) = confirmed_rx.try_recv() {
+                if let Err(e) = state.confirmed(answer) {
                     stop.get_or_insert(e.to_string());
                 }
             }
@@ -400,22 +505,28 @@ pub fn publish(
                 stop.get_or_insert(e.to_string());
             }
         }
+        if stop.is_none() {
+            if let Some(current) = state.current.take() {
+                if let Some(s) = state.studies.get_mut(&current) {
+                    s.closed = true;
+                }
+            }
+            let open: Vec<String> = state.studies.keys().cloned().collect();
+            for study in open {
+                if let Err(e) = state.confirm(&study) {
+                    stop = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // Closing the channel ends the confirming thread once it has answered everything.
+        state.confirm_tx = None;
+        for answer in confirmed_rx {
+            if let Err(e) = state.confirmed(answer) {
+                stop.get_or_insert(e.to_string());
+            }
+        }
     });
-
-    if stop.is_none() {
-        if let Some(current) = state.current.take() {
-            if let Some(s) = state.studies.get_mut(&current) {
-                s.closed = true;
-            }
-        }
-        let open: Vec<String> = state.studies.keys().cloned().collect();
-        for study in open {
-            if let Err(e) = state.confirm(&study) {
-                stop = Some(e.to_string());
-                break;
-            }
-        }
-    }
     if let Some(reason) = stop {
         state.count_unconfirmed();
         return Err(PublishError::Stopped {

@@ -110,6 +110,10 @@ struct Fake {
     peak: AtomicUsize,
     /// Expected bytes per SOP (checked on arrival).
     expected: HashMap<String, Vec<u8>>,
+    /// Answer series-level counts (as Orthanc does), not only instance lists.
+    counts: bool,
+    /// Instance-level listings asked for.
+    listings: AtomicUsize,
 }
 
 impl Fake {
@@ -128,7 +132,26 @@ impl Fake {
 }
 
 impl Server for Fake {
+    fn study_series_counts(&self, study: &str) -> Result<Option<HashMap<String, u64>>, ServerError> {
+        if !self.counts {
+            return Ok(None);
+        }
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for series in self
+            .held
+            .lock()
+            .unwrap()
+            .get(study)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            *out.entry(series.clone()).or_default() += 1;
+        }
+        Ok(Some(out))
+    }
+
     fn study_instances(&self, study: &str) -> Result<Vec<HeldInstance>, ServerError> {
+        self.listings.fetch_add(1, Ordering::SeqCst);
         Ok(self
             .held
             .lock()
@@ -281,6 +304,30 @@ fn refused_discarded_and_poisoned_instances_are_reported_and_the_rest_stored() {
     // A second run sends only the three again, and they fail again.
     let again = run(&fake, &release, &id, &options(2, 5)).unwrap();
     assert_eq!((again.sent, again.already_present, again.failed), (0, 21, 3));
+}
+
+#[test]
+fn confirmation_by_series_counts_lists_instances_only_where_a_count_is_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = instances(3, 6);
+    let (release, id) = write_release(dir.path(), &list);
+    let mut fake = Fake::new(&list);
+    fake.counts = true;
+    // Study 2.25.2 has one instance discarded after the server answered "stored".
+    fake.discard.insert(list[14].sop.clone());
+    let summary = run(&fake, &release, &id, &options(2, 5)).unwrap();
+    assert_eq!((summary.sent, summary.already_present, summary.failed), (35, 0, 1));
+    assert!(
+        summary.failures[0].reason.contains("does not hold it"),
+        "{:?}",
+        summary.failures
+    );
+    assert_eq!(summary.failures[0].path, list[14].path());
+    // One listing per study before sending, and one more only for the study that came up short.
+    assert_eq!(fake.listings.load(Ordering::SeqCst), 4);
+    // The second run sends the discarded instance again, and it is found missing again.
+    let again = run(&fake, &release, &id, &options(2, 5)).unwrap();
+    assert_eq!((again.sent, again.already_present, again.failed), (0, 35, 1));
 }
 
 #[test]
