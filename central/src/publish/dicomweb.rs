@@ -384,9 +384,9 @@ impl Client {
             match status {
                 204 | 404 => Ok(Some(HashMap::new())),
                 200 if body.iter().all(u8::is_ascii_whitespace) => Ok(Some(HashMap::new())),
-                200 => parse_series_counts(&body).map_err(|reason| ServerError::BadResponse {
+                200 => parse_series_counts(&body).map_err(|e| ServerError::BadResponse {
                     url: url.clone(),
-                    reason,
+                    reason: e.to_string(),
                 }),
                 s => Err(self.status_error(&url, s, &body)),
             }
@@ -408,9 +408,9 @@ impl Client {
             // No match: servers answer 204, an empty array, or (some) 404 for an unknown study.
             204 | 404 => Ok(Vec::new()),
             200 if body.iter().all(u8::is_ascii_whitespace) => Ok(Vec::new()),
-            200 => parse_instances(&body).map_err(|reason| ServerError::BadResponse {
+            200 => parse_instances(&body).map_err(|e| ServerError::BadResponse {
                 url: url.to_string(),
-                reason,
+                reason: e.to_string(),
             }),
             s => Err(self.status_error(url, s, &body)),
         }
@@ -468,14 +468,29 @@ fn excerpt(body: &[u8]) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Why a QIDO-RS answer could not be read (the server's fault; the message quotes no value).
+#[derive(Debug, thiserror::Error)]
+pub enum QidoAnswerError {
+    /// The body is not a JSON array.
+    #[error("not a DICOM JSON array: {0}")]
+    NotArray(serde_json::Error),
+    /// An element of the array is not a DICOM JSON object.
+    #[error("not a DICOM JSON object: {0}")]
+    NotObject(serde_json::Error),
+    /// An instance without its SOP Instance UID.
+    #[error("an instance without SOPInstanceUID (0008,0018)")]
+    NoSopInstanceUid,
+    /// A series without its Series Instance UID.
+    #[error("a series without SeriesInstanceUID (0020,000E)")]
+    NoSeriesInstanceUid,
+}
+
 /// The instances of a QIDO-RS answer (an array of DICOM JSON objects).
-pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, String> {
-    let items: Vec<serde_json::Value> =
-        serde_json::from_slice(body).map_err(|e| format!("not a DICOM JSON array: {e}"))?;
+pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, QidoAnswerError> {
+    let items: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(QidoAnswerError::NotArray)?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let obj: dicom_object::InMemDicomObject =
-            dicom_json::from_value(item).map_err(|e| format!("not a DICOM JSON object: {e}"))?;
+        let obj: dicom_object::InMemDicomObject = dicom_json::from_value(item).map_err(QidoAnswerError::NotObject)?;
         let text = |tag| {
             obj.element(tag)
                 .ok()
@@ -483,7 +498,7 @@ pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, String> {
                 .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
         };
         let Some(sop) = text(tags::SOP_INSTANCE_UID) else {
-            return Err("an instance without SOPInstanceUID (0008,0018)".into());
+            return Err(QidoAnswerError::NoSopInstanceUid);
         };
         out.push(HeldInstance {
             series: text(tags::SERIES_INSTANCE_UID).unwrap_or_default(),
@@ -496,23 +511,21 @@ pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, String> {
 /// Reads a series-level QIDO-RS answer into instances per Series Instance UID; `None` when a
 /// series has no Number of Series Related Instances (0020,1209) or the page is full (more series
 /// may follow).
-pub fn parse_series_counts(body: &[u8]) -> Result<Option<HashMap<String, u64>>, String> {
-    let items: Vec<serde_json::Value> =
-        serde_json::from_slice(body).map_err(|e| format!("not a DICOM JSON array: {e}"))?;
+pub fn parse_series_counts(body: &[u8]) -> Result<Option<HashMap<String, u64>>, QidoAnswerError> {
+    let items: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(QidoAnswerError::NotArray)?;
     if items.len() >= QIDO_PAGE {
         return Ok(None);
     }
     let mut out = HashMap::with_capacity(items.len());
     for item in items {
-        let obj: dicom_object::InMemDicomObject =
-            dicom_json::from_value(item).map_err(|e| format!("not a DICOM JSON object: {e}"))?;
+        let obj: dicom_object::InMemDicomObject = dicom_json::from_value(item).map_err(QidoAnswerError::NotObject)?;
         let Some(series) = obj
             .element(tags::SERIES_INSTANCE_UID)
             .ok()
             .and_then(|e| e.to_str().ok())
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
         else {
-            return Err("a series without SeriesInstanceUID (0020,000E)".into());
+            return Err(QidoAnswerError::NoSeriesInstanceUid);
         };
         let Some(count) = obj
             .element(tags::NUMBER_OF_SERIES_RELATED_INSTANCES)
