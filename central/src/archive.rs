@@ -154,13 +154,18 @@ fn safe_component(s: &str) -> String {
 }
 
 impl Archive {
+    /// The archive at `dir`, as found (no folder created, no marker pending).
+    fn at(dir: &Path) -> Archive {
+        Archive {
+            dir: dir.to_path_buf(),
+            pending_marker: std::cell::RefCell::new(None),
+        }
+    }
+
     /// Opens (creating if needed) the archive at `dir`.
     pub fn open(dir: &Path) -> io::Result<Archive> {
         fs::create_dir_all(dir.join(STAGING))?;
-        Ok(Archive {
-            dir: dir.to_path_buf(),
-            pending_marker: std::cell::RefCell::new(None),
-        })
+        Ok(Archive::at(dir))
     }
 
     /// Opens the archive of `store` at `dir` (creating a new one only while the store has archived
@@ -191,10 +196,7 @@ impl Archive {
                 source,
             });
         }
-        let archive = Archive {
-            dir: dir.to_path_buf(),
-            pending_marker: std::cell::RefCell::new(None),
-        };
+        let archive = Archive::at(dir);
         let id = store.store_id()?;
         archive.bind(&id, store.has_instances()?)?;
         Ok(archive)

@@ -485,23 +485,25 @@ pub enum QidoAnswerError {
     NoSeriesInstanceUid,
 }
 
+/// A UID attribute of a QIDO-RS answer's object, without its padding.
+fn uid_of(obj: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.element(tag)
+        .ok()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+}
+
 /// The instances of a QIDO-RS answer (an array of DICOM JSON objects).
 pub fn parse_instances(body: &[u8]) -> Result<Vec<HeldInstance>, QidoAnswerError> {
     let items: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(QidoAnswerError::NotArray)?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let obj: dicom_object::InMemDicomObject = dicom_json::from_value(item).map_err(QidoAnswerError::NotObject)?;
-        let text = |tag| {
-            obj.element(tag)
-                .ok()
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-        };
-        let Some(sop) = text(tags::SOP_INSTANCE_UID) else {
+        let Some(sop) = uid_of(&obj, tags::SOP_INSTANCE_UID) else {
             return Err(QidoAnswerError::NoSopInstanceUid);
         };
         out.push(HeldInstance {
-            series: text(tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+            series: uid_of(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
             sop,
         });
     }
@@ -519,12 +521,7 @@ pub fn parse_series_counts(body: &[u8]) -> Result<Option<HashMap<String, u64>>, 
     let mut out = HashMap::with_capacity(items.len());
     for item in items {
         let obj: dicom_object::InMemDicomObject = dicom_json::from_value(item).map_err(QidoAnswerError::NotObject)?;
-        let Some(series) = obj
-            .element(tags::SERIES_INSTANCE_UID)
-            .ok()
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-        else {
+        let Some(series) = uid_of(&obj, tags::SERIES_INSTANCE_UID) else {
             return Err(QidoAnswerError::NoSeriesInstanceUid);
         };
         let Some(count) = obj
